@@ -1,0 +1,68 @@
+# callscribe: `make run` starts a working portal on a fresh machine; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= data
+PORT ?= 8000
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export DJANGO_SETTINGS_MODULE := callscribe.settings
+
+# Debian packages the tests use: espeak-ng, sox and ffmpeg make test speech; Chromium drives the
+# browser tests. The product itself needs none of them.
+TEST_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver
+TEST_COMMANDS := espeak-ng sox ffmpeg chromium
+
+.PHONY: run test lint format venv test-packages clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DATA_DIR)/admin-password:
+	@mkdir -p $(DATA_DIR)
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(12))" > $@
+	@chmod 600 $@
+
+run: venv $(DATA_DIR)/admin-password
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py install_model
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@ADMIN_USERNAME=admin ADMIN_PASSWORD="$$(cat $(DATA_DIR)/admin-password)" $(PY) manage.py ensure_admin
+	@echo
+	@echo "  callscribe is starting at http://127.0.0.1:$(PORT)/"
+	@echo "  Log in as admin with the password $$(cat $(DATA_DIR)/admin-password)"
+	@echo "  (stop with Ctrl-C)"
+	@echo
+	SECURE_COOKIES=0 BIND_HOST=127.0.0.1 PORT=$(PORT) $(VENV)/bin/honcho start web worker
+
+test-packages:
+	@missing=""; for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing $(TEST_PACKAGES)"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
+	  else \
+	    echo "Please install: sudo apt-get install $(TEST_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: venv test-packages lint
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts

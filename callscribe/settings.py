@@ -1,0 +1,243 @@
+"""callscribe settings: everything comes from the environment, with defaults that work on a laptop.
+
+Production sets at least SECRET_KEY, DEBUG=0, ALLOWED_HOSTS and DATABASE_URL.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+# The fallback key is for a laptop only: production refuses to start without SECRET_KEY (see below).
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("CALLSCRIBE_REQUIRE_SECRET_KEY", False):
+        raise RuntimeError("Set SECRET_KEY in the environment.")
+    SECRET_KEY = "insecure-development-key-change-me-in-production-0123456789"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data"))
+# The SQLite database, models and recordings live here by default; it must exist before use.
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_q",
+    "axes",
+    "transcripts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, so that it sees the outcome of the login view (django-axes' rule).
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "callscribe.urls"
+WSGI_APPLICATION = "callscribe.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite by default: one file under DATA_DIR, in WAL mode with a busy timeout, so the web
+# processes and the workers can write at the same time without "database is locked".
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{DATA_DIR / 'callscribe.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+        ),
+    }
+    # A file, not memory, so the worker processes that tests start see the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses a locked-out username/address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "transcripts:call_list"
+LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling: five wrong passwords for a username from one address lock it for 15 minutes.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+
+# --- Security -------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Internationalisation -------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Files ----------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    # Audio is private: it is stored outside the static root and has no public URL. It is only
+    # ever streamed by a view that checks the caller's team (transcripts.views.call_audio).
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_URL = None
+
+# Uploads larger than this are refused while they stream in, before they fill memory or disk.
+MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 1024)
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+# Calls longer than this are refused: they would hold a worker for too long.
+MAX_AUDIO_HOURS = float(os.environ.get("MAX_AUDIO_HOURS", "4"))
+# One person cannot fill the team's queue.
+MAX_QUEUED_CALLS_PER_USER = env_int("MAX_QUEUED_CALLS_PER_USER", 50)
+# Uploaded files are streamed to disk past this size rather than held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+# --- Transcription --------------------------------------------------------------------------
+WHISPER_MODEL = os.environ.get("WHISPER_MODEL", "tiny.en")
+# auto: CUDA with fp16 when a GPU is present, else CPU with fp32.
+WHISPER_DEVICE = os.environ.get("WHISPER_DEVICE", "auto")
+WHISPER_ENGINE = os.environ.get("WHISPER_ENGINE", "auto")
+WHISPER_BEAM_SIZE = env_int("WHISPER_BEAM_SIZE", 1)
+WHISPER_LANGUAGE = os.environ.get("WHISPER_LANGUAGE", "") or None
+WHISPER_INITIAL_PROMPT = os.environ.get("WHISPER_INITIAL_PROMPT", "") or None
+WHISPER_WORD_TIMESTAMPS = env_bool("WHISPER_WORD_TIMESTAMPS", False)
+WHISPER_VAD = env_bool("WHISPER_VAD", True)
+WHISPER_CONDITION_ON_PREVIOUS_TEXT = env_bool("WHISPER_CONDITION_ON_PREVIOUS_TEXT", False)
+WHISPER_TEMPERATURE_FALLBACK = env_bool("WHISPER_TEMPERATURE_FALLBACK", True)
+WHISPER_BATCH_SIZE = env_int("WHISPER_BATCH_SIZE", 8)
+# Threads each worker gives to the model; 0 means all cores divided among the workers.
+WHISPER_THREADS = env_int("WHISPER_THREADS", 0)
+# Where converted openai-whisper checkpoints (and downloaded ones) live.
+WHISPER_MODEL_DIR = Path(os.environ.get("WHISPER_MODEL_DIR", DATA_DIR / "models"))
+# The OpenAI transcription API: opt-in only, because audio then leaves this server.
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_API_BASE = os.environ.get("OPENAI_API_BASE", "https://api.openai.com/v1")
+OPENAI_API_MODEL = os.environ.get("OPENAI_API_MODEL", "whisper-1")
+
+# --- Workers (Django-Q2, ORM broker) ----------------------------------------------------------
+Q_WORKERS = env_int("Q_WORKERS", 1)
+# A task runs at most this long. Long calls are bounded by MAX_AUDIO_HOURS, and the slowest
+# engine here transcribes faster than real time, so a job never needs more than that length.
+Q_TIMEOUT = env_int("Q_TIMEOUT", int(MAX_AUDIO_HOURS * 3600))
+# A call whose worker died this many times (killed, out of memory) fails instead of retrying.
+MAX_TRANSCRIPTION_ATTEMPTS = env_int("MAX_TRANSCRIPTION_ATTEMPTS", 3)
+Q_CLUSTER = {
+    "name": os.environ.get("Q_CLUSTER_NAME", "callscribe"),
+    "orm": "default",
+    "workers": Q_WORKERS,
+    "timeout": Q_TIMEOUT,
+    # The broker re-delivers a claimed task after `retry` seconds, counted from the claim and
+    # including time spent in the cluster's own queue. It must be above the timeout, or a long
+    # job runs twice; the Call lease (transcripts.models.Call.claim) guards that as well.
+    "retry": Q_TIMEOUT + 600,
+    # Claim only as many tasks as there are workers, so one cluster does not hoard the queue
+    # while another one idles.
+    "queue_limit": Q_WORKERS,
+    "max_attempts": 3,
+    "poll": 0.5,
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "label": "Django Q2",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,130 @@
+"""The transcription task, run as a worker runs it, with real Whisper weights on real speech."""
+
+import pytest
+
+from transcripts.models import Call
+from transcripts.speech import audio
+from transcripts.speech.wer import word_error_rate
+from transcripts.tasks import transcribe_call
+
+# tiny.en scores about 5% on the espeak sample; 15% leaves room for engine and setting changes
+# without letting a broken pipeline (lost windows, repeated text) pass.
+MAX_WER = 0.15
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    files = {
+        "random.wav": bytes(range(256)) * 40,
+        "empty.wav": b"",
+        "notes.mp3": b"Meeting notes: call Sarah back on Tuesday.\n" * 30,
+    }
+    paths = {}
+    for name, content in files.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(content)
+    return paths
+
+
+def test_it_transcribes_a_call_with_a_low_word_error_rate(
+    db, acme, alice, make_call, speech_script
+):
+    call = make_call(acme, alice)
+    assert transcribe_call(call.pk) == "done"
+    call.refresh_from_db()
+    assert call.status == Call.Status.DONE
+    assert call.progress == 1.0
+    assert call.duration == pytest.approx(29.7, abs=0.1)
+    assert word_error_rate(speech_script, call.transcript_text) < MAX_WER
+    assert call.engine in {"faster", "openai"}
+    assert call.model_name == "tiny.en"
+    assert call.processing_seconds > 0
+    assert call.finished_at and call.lease_owner == "" and call.attempts == 1
+
+
+def test_it_stores_segments_in_order_with_confidence(db, acme, make_call):
+    call = make_call(acme)
+    transcribe_call(call.pk)
+    segments = list(call.segments.all())
+    assert len(segments) >= 3
+    assert [s.index for s in segments] == list(range(len(segments)))
+    for before, after in zip(segments, segments[1:], strict=False):
+        assert before.start <= after.start
+        assert before.end <= after.start + 0.5
+    assert all(s.avg_logprob is not None and s.avg_logprob < 0 for s in segments)
+    assert all(0 <= s.no_speech_prob <= 1 for s in segments)
+
+
+def test_it_does_not_transcribe_a_finished_call_again(db, acme, make_call):
+    call = make_call(acme)
+    transcribe_call(call.pk)
+    count = call.segments.count()
+    assert transcribe_call(call.pk) == "skipped (done)"
+    assert call.segments.count() == count
+
+
+def test_it_leaves_a_call_held_by_a_live_worker_alone(db, acme, make_call):
+    call = make_call(acme)
+    assert call.claim("another-worker")
+    assert transcribe_call(call.pk) == "skipped (processing)"
+    call.refresh_from_db()
+    assert call.lease_owner == "another-worker"
+    assert call.segments.count() == 0
+
+
+def test_it_resumes_after_the_last_saved_segment(db, acme, make_call, speech_script):
+    finished = make_call(acme)
+    transcribe_call(finished.pk)
+    whole = list(finished.segments.values_list("start", "end", "text"))
+    # A worker died after saving the first two segments.
+    call = make_call(acme)
+    for index, (start, end, text) in enumerate(whole[:2]):
+        call.segments.create(index=index, start=start, end=end, text=text)
+    assert transcribe_call(call.pk) == "done"
+    call.refresh_from_db()
+    assert call.resumed_from == pytest.approx(whole[1][1])
+    resumed = list(call.segments.values_list("index", "text"))
+    assert [i for i, _ in resumed] == list(range(len(resumed)))
+    assert [t for _, t in resumed[:2]] == [t for _, _, t in whole[:2]]
+    assert word_error_rate(speech_script, call.transcript_text) < MAX_WER
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("random.wav", audio.NOT_AUDIO),
+        ("empty.wav", audio.EMPTY_FILE),
+        ("notes.mp3", audio.NOT_AUDIO),
+    ],
+)
+def test_it_fails_a_bad_file_with_a_clear_message(db, acme, make_call, bad_files, name, message):
+    call = make_call(acme, path=bad_files[name])
+    assert transcribe_call(call.pk) == "failed"
+    call.refresh_from_db()
+    assert call.status == Call.Status.FAILED
+    assert call.error == message
+    assert "Traceback" not in call.error
+
+
+def test_it_goes_on_to_the_next_call_after_a_bad_one(db, acme, make_call, bad_files, speech_script):
+    bad = make_call(acme, path=bad_files["random.wav"])
+    good = make_call(acme)
+    transcribe_call(bad.pk)
+    transcribe_call(good.pk)
+    good.refresh_from_db()
+    assert good.status == Call.Status.DONE
+    assert word_error_rate(speech_script, good.transcript_text) < MAX_WER
+
+
+def test_it_stops_when_the_call_is_taken_away_mid_run(db, acme, make_call, monkeypatch):
+    call = make_call(acme)
+    from transcripts import tasks
+
+    def cancel_then_save(self, segment):
+        Call.objects.filter(pk=call.pk).update(status=Call.Status.FAILED, lease_owner="")
+        return original(self, segment)
+
+    original = tasks.CallTranscription.save_segment
+    monkeypatch.setattr(tasks.CallTranscription, "save_segment", cancel_then_save)
+    assert transcribe_call(call.pk) == "stopped"
+    assert call.segments.count() == 0

@@ -1,0 +1,129 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from . import services
+from .models import Call, Membership, Segment, Team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+class SegmentInline(admin.TabularInline):
+    model = Segment
+    extra = 0
+    fields = ["index", "start", "end", "speaker", "text", "avg_logprob", "no_speech_prob"]
+    readonly_fields = ["index", "start", "end", "avg_logprob", "no_speech_prob"]
+    show_change_link = False
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_title",
+        "team",
+        "uploaded_by",
+        "status",
+        "stage",
+        "percent",
+        "duration",
+        "engine",
+        "model_name",
+        "created_at",
+    ]
+    list_filter = ["status", "engine", "model_name", "team", "created_at"]
+    search_fields = ["title", "original_filename", "uuid", "uploaded_by__username", "error"]
+    date_hierarchy = "created_at"
+    list_select_related = ["team", "uploaded_by"]
+    readonly_fields = [
+        "uuid",
+        "status",
+        "stage",
+        "progress",
+        "error",
+        "duration",
+        "size_bytes",
+        "content_type",
+        "original_filename",
+        "recording",
+        "queued_at",
+        "started_at",
+        "transcribing_started_at",
+        "progress_at",
+        "finished_at",
+        "processing_seconds",
+        "resumed_from",
+        "engine",
+        "model_name",
+        "device",
+        "compute_type",
+        "decode_options",
+        "lease_owner",
+        "lease_expires_at",
+        "attempts",
+        "task_id",
+    ]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["uuid", "title", "team", "uploaded_by", "original_filename", "recording"]},
+        ),
+        ("Status", {"fields": ["status", "stage", "progress", "error", "duration"]}),
+        (
+            "Transcription",
+            {"fields": ["engine", "model_name", "device", "compute_type", "decode_options"]},
+        ),
+        (
+            "Timing",
+            {
+                "fields": [
+                    "queued_at",
+                    "started_at",
+                    "transcribing_started_at",
+                    "progress_at",
+                    "finished_at",
+                    "processing_seconds",
+                    "resumed_from",
+                ]
+            },
+        ),
+        ("Worker", {"fields": ["lease_owner", "lease_expires_at", "attempts", "task_id"]}),
+    ]
+    inlines = [SegmentInline]
+    actions = ["retranscribe"]
+
+    @admin.display(description="Recording")
+    def recording(self, call: Call) -> str:
+        # Audio has no public URL: link to the view that streams it to team members.
+        return format_html(
+            '<a href="{}">{}</a> ({} bytes)',
+            reverse("transcripts:call_audio", args=[call.uuid]),
+            call.audio.name,
+            call.size_bytes,
+        )
+
+    @admin.display(description="Progress")
+    def percent(self, call: Call) -> str:
+        return f"{call.percent}%"
+
+    @admin.action(description="Transcribe the selected calls again")
+    def retranscribe(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        count = 0
+        for call in queryset:
+            if call.is_finished:
+                services.call_retranscribe(call)
+                count += 1
+        self.message_user(request, f"{count} call(s) queued again.", messages.SUCCESS)

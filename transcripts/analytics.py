@@ -1,0 +1,588 @@
+"""Conversation analytics for one call: talk time, monologues, pace, questions, interruptions,
+silence, filler words and keyword trackers.
+
+Plain Python with no Django import, so it runs in tests, workers and scripts alike. Segments are
+duck-typed: anything with `start`, `end` (seconds), `text`, `speaker` ("" when unlabelled) and
+`words` (dicts or objects with "start", "end", "word", "probability"; may be empty) will do - the
+Django `Segment` model, the engines' `Segment` dataclass, or a test's dataclass.
+
+Conventions used throughout:
+- The unlabelled speaker "" is treated as one unknown voice: it counts towards overall figures and
+  breaks other speakers' monologues, but gets no per-speaker entry and is never counted as
+  interrupting or interrupted (we cannot tell whose voice it is).
+- Event timestamps come from word timings when the words still line up with the segment's text
+  (a person may have edited the text since), else from the segment's start.
+- Filler counts are a lower bound: Whisper learned from transcripts that mostly leave
+  disfluencies out, so it silently drops many of the "um"s and "uh"s that were actually said.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# A speaker's consecutive segments belong to one monologue while the silence between them is
+# shorter than this; a longer pause ends the monologue even if nobody else speaks.
+MONOLOGUE_GAP_SECONDS = 2.0
+
+# Only unambiguous fillers. Words like "like", "so" or "well" are far more often meant than filler,
+# so counting them would mostly count ordinary speech. The phrases can still be meant literally
+# ("what kind of plan"), which is accepted: they are a common, recognised coaching signal.
+FILLERS: tuple[str, ...] = (
+    "um",
+    "uh",
+    "uhm",
+    "erm",
+    "er",
+    "hmm",
+    "you know",
+    "I mean",
+    "sort of",
+    "kind of",
+)
+
+# Drawn-out spellings ("umm", "uhhh", "hmmmm") are the same filler.
+_ELONGATED_FILLERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"u+m+"), "um"),
+    (re.compile(r"u+h+"), "uh"),
+    (re.compile(r"u+h+m+"), "uhm"),
+    (re.compile(r"e+r+m+"), "erm"),
+    (re.compile(r"h+m+"), "hmm"),
+)
+
+_WORD_RE = re.compile(r"[\w']+")
+_NOT_ALNUM_RE = re.compile(r"[\W_]+")
+# A sentence ends at ".", "?" or "!", possibly followed by closing quotes or brackets.
+_SENTENCE_END_RE = re.compile(r"([.?!]+)[\"'”’)\]]*$")
+
+
+class SegmentLike(Protocol):
+    start: float
+    end: float
+    text: str
+    speaker: str
+    words: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class _Token:
+    """One whitespace-separated piece of a segment's text, with the best time we know for it."""
+
+    text: str
+    start: float
+    end: float
+
+
+# --- Small shared helpers -------------------------------------------------------------------
+
+
+def _speaker(segment: SegmentLike) -> str:
+    return (getattr(segment, "speaker", "") or "").strip()
+
+
+def _field(word: Any, key: str) -> Any:
+    return word.get(key) if isinstance(word, Mapping) else getattr(word, key, None)
+
+
+def _round(seconds: float) -> float:
+    return round(seconds, 3)
+
+
+def _share(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole > 0 else 0.0
+
+
+def _alnum(text: str) -> str:
+    # Only letters and digits: the pattern drops exactly what str.isalnum rejects.
+    return _NOT_ALNUM_RE.sub("", text.lower())
+
+
+def normalise_words(text: str) -> list[str]:
+    """Lower-case words with punctuation dropped; hyphens split words ("30-day" -> 30, day)."""
+    text = text.lower().replace("’", "'")
+    return [w.strip("'") for w in _WORD_RE.findall(text) if w.strip("'")]
+
+
+def speaker_names(segments: Iterable[SegmentLike]) -> list[str]:
+    """The labelled speakers in order of first appearance ("" is left out)."""
+    names: list[str] = []
+    for segment in segments:
+        name = _speaker(segment)
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _in_time_order(segments: Sequence[SegmentLike]) -> list[int]:
+    # Stable sort: segments starting together keep their stored order.
+    return sorted(range(len(segments)), key=lambda i: segments[i].start)
+
+
+def _union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
+    total, current_start, current_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += current_end - current_start
+    return total
+
+
+def _effective_duration(segments: Sequence[SegmentLike], duration: float) -> float:
+    # An unknown (0) duration falls back to the end of the last speech.
+    if duration and duration > 0:
+        return float(duration)
+    return max((float(s.end) for s in segments), default=0.0)
+
+
+# --- Word timings -----------------------------------------------------------------------------
+
+
+def _word_timings(words: Sequence[Any]) -> list[tuple[str, float, float]] | None:
+    timed = []
+    for word in words:
+        text, start, end = _field(word, "word"), _field(word, "start"), _field(word, "end")
+        if text is None or start is None or end is None:
+            return None
+        timed.append((str(text), float(start), float(end)))
+    return timed or None
+
+
+def _tokens(segment: SegmentLike) -> list[_Token]:
+    """The segment's text split on whitespace, each piece timed from the words when possible.
+
+    Words are matched to the text by their letters and digits alone, because engines differ in
+    whether words carry leading spaces and punctuation. If the letters differ (the text was
+    edited), every piece gets the segment's own times.
+    """
+    pieces = segment.text.split()
+    timed = _word_timings(getattr(segment, "words", None) or [])
+    fallback = [_Token(p, float(segment.start), float(segment.end)) for p in pieces]
+    if timed is None:
+        return fallback
+    # owner[k] is the index of the word that holds the k-th letter of the whole segment.
+    owner = [i for i, (text, _, _) in enumerate(timed) for _ in _alnum(text)]
+    if "".join(_alnum(text) for text, _, _ in timed) != _alnum(segment.text) or not owner:
+        return fallback
+    tokens, position = [], 0
+    for piece in pieces:
+        length = len(_alnum(piece))
+        # Pure punctuation ("-", "...") takes the time of the letter that follows it.
+        first = owner[min(position, len(owner) - 1)]
+        last = owner[min(position + length, len(owner)) - 1] if length else first
+        tokens.append(_Token(piece, timed[first][1], timed[last][2]))
+        position += length
+    return tokens
+
+
+def _indexed_words(segment: SegmentLike) -> list[tuple[str, _Token]]:
+    """Normalised words, each with the token it came from (so with its time)."""
+    return [(word, token) for token in _tokens(segment) for word in normalise_words(token.text)]
+
+
+def _spoken_span(segment: SegmentLike) -> tuple[float, float]:
+    """When the speaker is actually talking: Whisper pads segment bounds, word times are tighter."""
+    timed = _word_timings(getattr(segment, "words", None) or [])
+    if timed:
+        return min(t[1] for t in timed), max(t[2] for t in timed)
+    return float(segment.start), float(segment.end)
+
+
+def word_count(text: str) -> int:
+    """Whitespace-separated pieces holding at least one letter or digit ("-" is not a word)."""
+    return sum(1 for piece in text.split() if any(ch.isalnum() for ch in piece))
+
+
+# --- Metrics ----------------------------------------------------------------------------------
+
+
+def talk_time(segments: Sequence[SegmentLike]) -> dict[str, float]:
+    """Seconds each speaker talks ("" for unlabelled speech), overlaps counted for each speaker.
+
+    A speaker's own overlapping segments are merged first so nothing is counted twice.
+    """
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    for segment in segments:
+        intervals.setdefault(_speaker(segment), []).append(
+            (float(segment.start), float(segment.end))
+        )
+    return {name: _round(_union_seconds(spans)) for name, spans in intervals.items()}
+
+
+def silence(segments: Sequence[SegmentLike], duration: float) -> dict[str, float]:
+    """Seconds and share of the call when nobody speaks (the union of all speech, inverted)."""
+    total = _effective_duration(segments, duration)
+    speech = _union_seconds((max(0.0, float(s.start)), min(total, float(s.end))) for s in segments)
+    quiet = max(0.0, total - speech)
+    return {
+        "speech_seconds": _round(speech),
+        "silence_seconds": _round(quiet),
+        "silence_share": _share(quiet, total),
+    }
+
+
+def _monologue_runs(segments: Sequence[SegmentLike]) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = []
+    for i in _in_time_order(segments):
+        segment, name = segments[i], _speaker(segments[i])
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and last["speaker"] == name
+            and segment.start - last["end"] < MONOLOGUE_GAP_SECONDS
+        ):
+            last["end"] = max(last["end"], float(segment.end))
+        else:
+            runs.append({"speaker": name, "start": float(segment.start), "end": float(segment.end)})
+    return runs
+
+
+def longest_monologue(
+    segments: Sequence[SegmentLike], speaker: str | None = None
+) -> dict[str, Any] | None:
+    """The longest stretch one speaker talks with no other speaker taking a turn.
+
+    A speaker's consecutive segments merge while the silence between them is under
+    MONOLOGUE_GAP_SECONDS. Pass `speaker` to get that speaker's longest; None means anyone's.
+    Returns {"speaker", "start", "end", "duration"}, or None when there is no such speech.
+    """
+    runs = [r for r in _monologue_runs(segments) if speaker is None or r["speaker"] == speaker]
+    if not runs:
+        return None
+    # max() keeps the first of equal runs, so ties go to the earliest.
+    best = max(runs, key=lambda r: r["end"] - r["start"])
+    return {
+        "speaker": best["speaker"],
+        "start": _round(best["start"]),
+        "end": _round(best["end"]),
+        "duration": _round(best["end"] - best["start"]),
+    }
+
+
+def words_per_minute(words: int, talk_seconds: float) -> float:
+    return round(words / (talk_seconds / 60), 1) if talk_seconds > 0 else 0.0
+
+
+def _sentences(segments: Sequence[SegmentLike]) -> Iterable[tuple[int, list[_Token]]]:
+    """Sentences as (index of the segment they start in, tokens).
+
+    Whisper often cuts a sentence across segments, so an unfinished sentence carries on into the
+    next segment when the same speaker says it; otherwise it ends where the speaker changes.
+    """
+    pending: list[_Token] = []
+    pending_index, pending_speaker = -1, None
+    for i in _in_time_order(segments):
+        if pending and _speaker(segments[i]) != pending_speaker:
+            yield pending_index, pending
+            pending = []
+        for token in _tokens(segments[i]):
+            if not pending:
+                pending_index, pending_speaker = i, _speaker(segments[i])
+            pending.append(token)
+            if _SENTENCE_END_RE.search(token.text):
+                yield pending_index, pending
+                pending = []
+    if pending:
+        yield pending_index, pending
+
+
+def questions(segments: Sequence[SegmentLike]) -> list[dict[str, Any]]:
+    """Sentences ending in "?" (or "?!"), each {"speaker", "start", "text", "segment"}."""
+    found = []
+    for index, tokens in _sentences(segments):
+        ending = _SENTENCE_END_RE.search(tokens[-1].text)
+        if ending and "?" in ending.group(1):
+            found.append(
+                {
+                    "speaker": _speaker(segments[index]),
+                    "start": _round(tokens[0].start),
+                    "text": " ".join(t.text for t in tokens),
+                    "segment": index,
+                }
+            )
+    return found
+
+
+def interruptions(segments: Sequence[SegmentLike]) -> list[dict[str, Any]]:
+    """Turns that start while another labelled speaker's segment is still running.
+
+    Each is {"speaker" (who cut in), "interrupted", "start", "overlap" (seconds both talk),
+    "segment"}. Spans come from word timings when present, because Whisper's segment bounds
+    include padding that would show as overlap. Starting at the same instant is not an
+    interruption, nor is anything involving unlabelled speech.
+    """
+    spans = [_spoken_span(s) for s in segments]
+    order = sorted(range(len(segments)), key=lambda i: spans[i][0])
+    # For each speaker, the segment reaching furthest among those that started strictly earlier.
+    running: dict[str, int] = {}
+    found = []
+    for group in _same_start_groups(order, spans):
+        for i in group:
+            interrupted = _interrupted_by(i, segments, spans, running)
+            if interrupted is not None:
+                start, end = spans[i]
+                found.append(
+                    {
+                        "speaker": _speaker(segments[i]),
+                        "interrupted": _speaker(segments[interrupted]),
+                        "start": _round(start),
+                        "overlap": _round(min(end, spans[interrupted][1]) - start),
+                        "segment": i,
+                    }
+                )
+        # Only after the whole group was checked: starting together is not cutting in.
+        for i in group:
+            name = _speaker(segments[i])
+            if name not in running or spans[i][1] > spans[running[name]][1]:
+                running[name] = i
+    return found
+
+
+def _same_start_groups(order: list[int], spans: list[tuple[float, float]]) -> list[list[int]]:
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and spans[groups[-1][0]][0] == spans[i][0]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _interrupted_by(
+    index: int,
+    segments: Sequence[SegmentLike],
+    spans: list[tuple[float, float]],
+    running: dict[str, int],
+) -> int | None:
+    """The segment that segment `index` cuts into, if any."""
+    name, start = _speaker(segments[index]), spans[index][0]
+    if not name:
+        return None
+    cut_off = [j for other, j in running.items() if other and other != name and start < spans[j][1]]
+    # With three or more voices, the one who has held the floor longest was cut off.
+    return min(cut_off, key=lambda j: spans[j][0]) if cut_off else None
+
+
+def filler_counts(segments: Sequence[SegmentLike]) -> dict[str, dict[str, int]]:
+    """Per speaker ("" for unlabelled), how often each of FILLERS was said. A lower bound."""
+    phrases = [(f, normalise_words(f)) for f in FILLERS]
+    counts: dict[str, dict[str, int]] = {}
+    for segment in segments:
+        tally = counts.setdefault(_speaker(segment), dict.fromkeys(FILLERS, 0))
+        words = [_canonical_filler(w) for w in normalise_words(segment.text)]
+        for name, _ in _match_phrases(words, phrases):
+            tally[name] += 1
+    return counts
+
+
+def _canonical_filler(word: str) -> str:
+    for pattern, filler in _ELONGATED_FILLERS:
+        if pattern.fullmatch(word):
+            return filler
+    return word
+
+
+def _match_phrases(
+    words: Sequence[str], phrases: Sequence[tuple[str, list[str]]]
+) -> Iterable[tuple[str, int]]:
+    """(phrase name, start position) for each match; the longest phrase wins at a position and
+    matches do not overlap, so "price increase" is not also counted as "price"."""
+    ordered = sorted((p for p in phrases if p[1]), key=lambda p: -len(p[1]))
+    position = 0
+    while position < len(words):
+        for name, phrase in ordered:
+            if list(words[position : position + len(phrase)]) == phrase:
+                yield name, position
+                position += len(phrase)
+                break
+        else:
+            position += 1
+
+
+def _tracker_phrases(trackers: Mapping[str, Any] | None) -> dict[str, list[tuple[str, list[str]]]]:
+    # A lone string is taken as one phrase rather than split into its characters.
+    result = {}
+    for name, phrases in (trackers or {}).items():
+        listed = [phrases] if isinstance(phrases, str) else list(phrases)
+        result[name] = [(p, normalise_words(p)) for p in listed]
+    return result
+
+
+def tracker_hits(
+    segments: Sequence[SegmentLike], trackers: Mapping[str, Sequence[str]] | None
+) -> list[dict[str, Any]]:
+    """Whole-word, case-insensitive phrase matches, punctuation ignored ("Price, increase" matches
+    "price increase"). Each hit is {"tracker", "phrase", "speaker", "start", "segment"}, in time
+    order; a phrase must lie within one segment.
+    """
+    compiled = _tracker_phrases(trackers)
+    hits = []
+    for i in _in_time_order(segments):
+        indexed = _indexed_words(segments[i])
+        words = [w for w, _ in indexed]
+        for tracker, phrases in compiled.items():
+            for phrase, position in _match_phrases(words, phrases):
+                hits.append(
+                    {
+                        "tracker": tracker,
+                        "phrase": phrase,
+                        "speaker": _speaker(segments[i]),
+                        "start": _round(indexed[position][1].start),
+                        "segment": i,
+                    }
+                )
+    hits.sort(key=lambda h: (h["start"], h["segment"]))
+    return hits
+
+
+# --- Assembly ---------------------------------------------------------------------------------
+
+
+def _count_by(items: Iterable[dict[str, Any]], key: str, value: str) -> int:
+    return sum(1 for item in items if item[key] == value)
+
+
+def _tracker_counts(hits: list[dict[str, Any]], names: Iterable[str], speaker: str | None) -> dict:
+    return {
+        name: sum(
+            1 for h in hits if h["tracker"] == name and (speaker is None or h["speaker"] == speaker)
+        )
+        for name in names
+    }
+
+
+def _filler_summary(counts: dict[str, int]) -> dict[str, Any]:
+    return {"total": sum(counts.values()), "counts": dict(counts)}
+
+
+def _speaker_entry(
+    name: str,
+    segments: Sequence[SegmentLike],
+    talk: dict[str, float],
+    total_talk: float,
+    found: dict[str, list[dict[str, Any]]],
+    fillers: dict[str, dict[str, int]],
+    tracker_names: list[str],
+) -> dict[str, Any]:
+    words = sum(word_count(s.text) for s in segments if _speaker(s) == name)
+    return {
+        "name": name,
+        "talk_seconds": talk[name],
+        "talk_share": _share(talk[name], total_talk),
+        "word_count": words,
+        "words_per_minute": words_per_minute(words, talk[name]),
+        "longest_monologue": longest_monologue(segments, name),
+        "question_count": _count_by(found["questions"], "speaker", name),
+        "interruption_count": _count_by(found["interruptions"], "speaker", name),
+        "interrupted_count": _count_by(found["interruptions"], "interrupted", name),
+        "fillers": _filler_summary(fillers[name]),
+        "tracker_counts": _tracker_counts(found["tracker_hits"], tracker_names, name),
+    }
+
+
+def analyse(
+    segments: Iterable[SegmentLike],
+    duration: float,
+    trackers: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """Every metric for one call as a JSON-serialisable dict with a fixed set of keys.
+
+    See the module docstring for the conventions; seconds are rounded to 3 places, shares
+    (0..1) to 4 and words per minute to 1.
+    """
+    segments = list(segments)
+    talk = talk_time(segments)
+    total_talk = sum(talk.values())
+    fillers = filler_counts(segments)
+    tracker_names = list(trackers or {})
+    found = {
+        "questions": questions(segments),
+        "interruptions": interruptions(segments),
+        "tracker_hits": tracker_hits(segments, trackers),
+    }
+    words = sum(word_count(s.text) for s in segments)
+    overall_fillers = dict.fromkeys(FILLERS, 0)
+    for tally in fillers.values():
+        for filler, n in tally.items():
+            overall_fillers[filler] += n
+    names = speaker_names(segments)
+    return {
+        "duration": _round(_effective_duration(segments, duration)),
+        "labelled": bool(names),
+        "overall": {
+            "talk_seconds": _round(total_talk),
+            **silence(segments, duration),
+            "word_count": words,
+            "words_per_minute": words_per_minute(words, total_talk),
+            "longest_monologue": longest_monologue(segments),
+            "question_count": len(found["questions"]),
+            "interruption_count": len(found["interruptions"]),
+            "fillers": _filler_summary(overall_fillers),
+            "tracker_counts": _tracker_counts(found["tracker_hits"], tracker_names, None),
+        },
+        "speakers": [
+            _speaker_entry(name, segments, talk, total_talk, found, fillers, tracker_names)
+            for name in names
+        ],
+        **found,
+    }
+
+
+def timeline(segments: Iterable[SegmentLike], duration: float, width: int) -> list[dict[str, Any]]:
+    """Speech as bars for an SVG timeline `width` pixels wide.
+
+    Each bar is {"speaker", "row" (speaker's order of appearance, for the y position), "x",
+    "width", "start", "end"}. A speaker's stretches closer together than one pixel merge into
+    one bar, so a long call gives a few hundred rectangles rather than thousands; every bar is
+    at least one pixel wide so short remarks stay visible.
+    """
+    segments = list(segments)
+    total = _effective_duration(segments, duration)
+    if total <= 0 or width <= 0:
+        return []
+    pixel_seconds = total / width
+    rows: dict[str, int] = {}
+    bars: list[dict[str, Any]] = []
+    for name, spans in _spans_by_speaker(segments, rows).items():
+        for start, end in _merge_close(spans, pixel_seconds):
+            x = min(start / pixel_seconds, width - 1.0)
+            bars.append(
+                {
+                    "speaker": name,
+                    "row": rows[name],
+                    "x": round(x, 2),
+                    "width": round(min(max((end - start) / pixel_seconds, 1.0), width - x), 2),
+                    "start": _round(start),
+                    "end": _round(end),
+                }
+            )
+    return bars
+
+
+def _spans_by_speaker(
+    segments: Sequence[SegmentLike], rows: dict[str, int]
+) -> dict[str, list[tuple[float, float]]]:
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for segment in segments:
+        name = _speaker(segment)
+        rows.setdefault(name, len(rows))
+        spans.setdefault(name, []).append((max(0.0, float(segment.start)), float(segment.end)))
+    return spans
+
+
+def _merge_close(spans: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if merged and start - merged[-1][1] < gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged

@@ -1,0 +1,313 @@
+"""Transcript exports: plain text, SRT and WebVTT subtitles, JSON and Word (DOCX).
+
+Plain Python with no Django import. Every exporter takes the call's segments (duck-typed, as in
+transcripts.analytics) and the keyword arguments `title`, `duration` and `analytics` (the dict
+from analytics.analyse, or None). Text formats return str, DOCX returns bytes; `render` gives
+bytes for any format so a view can serve EXPORT_FORMATS without caring which is which.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from docx import Document
+
+from transcripts.analytics import SegmentLike, speaker_names
+
+# Characters XML 1.0 forbids; python-docx refuses text holding them, and they have no place in
+# subtitles either. Tab, newline and carriage return are allowed.
+_XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """Consecutive segments of one labelled speaker, shown as one paragraph."""
+
+    speaker: str
+    start: float
+    text: str
+
+
+# --- Shared helpers ---------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """One line of text: illegal characters dropped, runs of whitespace (newlines too) collapsed."""
+    return " ".join(_XML_ILLEGAL_RE.sub("", text).split())
+
+
+def _speaker(segment: SegmentLike) -> str:
+    """The speaker's name ready to print ("" when unlabelled)."""
+    return _clean(getattr(segment, "speaker", "") or "")
+
+
+def _in_time_order(segments: Iterable[SegmentLike]) -> list[SegmentLike]:
+    return sorted(segments, key=lambda s: float(s.start))
+
+
+def clock(seconds: float) -> str:
+    """Seconds as mm:ss, or h:mm:ss from an hour on, truncated as on a player's clock."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    # Whole milliseconds first, so 59.9996 s becomes 00:01:00.000 and never 00:00:60.000.
+    total_ms = max(0, round(seconds * 1000))
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
+
+
+def _turns(segments: Iterable[SegmentLike]) -> list[_Turn]:
+    """Speaker turns in time order. Unlabelled segments stay one per line: merging them would
+    turn a whole unlabelled call into a single paragraph."""
+    turns: list[_Turn] = []
+    for segment in _in_time_order(segments):
+        text, name = _clean(segment.text), _speaker(segment)
+        if not text:
+            continue
+        if turns and name and turns[-1].speaker == name:
+            turns[-1] = _Turn(name, turns[-1].start, f"{turns[-1].text} {text}")
+        else:
+            turns.append(_Turn(name, float(segment.start), text))
+    return turns
+
+
+def _cues(segments: Iterable[SegmentLike]) -> list[tuple[float, float, str, str]]:
+    """(start, end, speaker, text) per non-empty segment, in time order, with end >= start."""
+    cues = []
+    for segment in _in_time_order(segments):
+        text = _clean(segment.text)
+        if text:
+            start = max(0.0, float(segment.start))
+            cues.append((start, max(start, float(segment.end)), _speaker(segment), text))
+    return cues
+
+
+def _word_dict(word: Any) -> dict[str, Any]:
+    if isinstance(word, Mapping):
+        return dict(word)
+    return {key: getattr(word, key, None) for key in ("start", "end", "word", "probability")}
+
+
+# --- Analytics summary, shared by TXT and DOCX --------------------------------------------
+
+
+def _percent(share: float) -> str:
+    return f"{round(share * 100)}%"
+
+
+def summary_lines(analytics: Mapping[str, Any] | None) -> list[str]:
+    """A few human-readable lines about the call. Tolerates missing keys, since stored analytics
+    may come from an older version of analytics.analyse."""
+    if not analytics:
+        return []
+    overall = analytics.get("overall", {})
+    speakers = analytics.get("speakers", [])
+    lines = []
+    if speakers:
+        lines.append(
+            "Talk time: "
+            + ", ".join(
+                f"{s['name']} {_percent(s.get('talk_share', 0))} "
+                f"({clock(s.get('talk_seconds', 0))}, {s.get('words_per_minute', 0):g} wpm)"
+                for s in speakers
+            )
+        )
+    elif "words_per_minute" in overall:
+        lines.append(f"Pace: {overall['words_per_minute']:g} words per minute")
+    if "silence_share" in overall:
+        lines.append(f"Silence: {_percent(overall['silence_share'])}")
+    monologue = overall.get("longest_monologue")
+    if monologue:
+        who = f"{monologue['speaker']}, " if monologue.get("speaker") else ""
+        lines.append(
+            f"Longest monologue: {who}{clock(monologue['duration'])} "
+            f"(from {clock(monologue['start'])})"
+        )
+    lines += _per_speaker_line("Questions", "question_count", overall, speakers)
+    lines += _per_speaker_line("Interruptions", "interruption_count", overall, speakers)
+    fillers = overall.get("fillers", {}).get("total")
+    if fillers is not None:
+        lines.append(f"Filler words: {fillers} (a lower bound: Whisper leaves many out)")
+    trackers = overall.get("tracker_counts") or {}
+    if trackers:
+        lines.append("Trackers: " + ", ".join(f"{name} {n}" for name, n in trackers.items()))
+    return lines
+
+
+def _per_speaker_line(
+    label: str, key: str, overall: Mapping[str, Any], speakers: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    if key not in overall:
+        return []
+    detail = ", ".join(f"{s['name']} {s.get(key, 0)}" for s in speakers)
+    return [f"{label}: {overall[key]}" + (f" ({detail})" if detail else "")]
+
+
+# --- Exporters --------------------------------------------------------------------------------
+
+
+def to_txt(
+    segments: Iterable[SegmentLike],
+    *,
+    title: str,
+    duration: float,
+    analytics: Mapping[str, Any] | None = None,
+) -> str:
+    """Title, duration, then one "[mm:ss] Speaker: text" line per turn, then a summary."""
+    lines = [_clean(title), f"Duration: {clock(duration)}", ""]
+    for turn in _turns(segments):
+        who = f" {turn.speaker}:" if turn.speaker else ""
+        lines.append(f"[{clock(turn.start)}]{who} {turn.text}")
+    summary = summary_lines(analytics)
+    if summary:
+        lines += ["", "Summary", *summary]
+    return "\n".join(lines) + "\n"
+
+
+def to_srt(
+    segments: Iterable[SegmentLike],
+    *,
+    title: str,
+    duration: float,
+    analytics: Mapping[str, Any] | None = None,
+) -> str:
+    """SubRip: numbered cues with "HH:MM:SS,mmm --> HH:MM:SS,mmm" and "Speaker: text" lines.
+    Title and analytics have no place in subtitles and are ignored."""
+    blocks = []
+    for number, (start, end, name, text) in enumerate(_cues(segments), start=1):
+        line = f"{name}: {text}" if name else text
+        times = f"{_timestamp(start, ',')} --> {_timestamp(end, ',')}"
+        blocks.append(f"{number}\n{times}\n{line}\n")
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    # Cue text is markup: a bare "<" or "&" would be read as a tag or entity, and "-->" would
+    # end the timing line's meaning, so all three are escaped.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(
+    segments: Iterable[SegmentLike],
+    *,
+    title: str,
+    duration: float,
+    analytics: Mapping[str, Any] | None = None,
+) -> str:
+    """WebVTT with "HH:MM:SS.mmm" times and the speaker as a <v Name> voice span.
+    Analytics are ignored; the title goes on the header line, which WebVTT allows."""
+    # The header line is not markup, but "-->" there would make it look like a timing line.
+    header_title = _clean(title).replace("-->", "->")
+    header = f"WEBVTT - {header_title}" if header_title else "WEBVTT"
+    blocks = [header + "\n"]
+    for start, end, name, text in _cues(segments):
+        body = _vtt_escape(text)
+        if name:
+            body = f"<v {_vtt_escape(name)}>{body}"
+        blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{body}\n")
+    return "\n".join(blocks)
+
+
+def to_json(
+    segments: Iterable[SegmentLike],
+    *,
+    title: str,
+    duration: float,
+    analytics: Mapping[str, Any] | None = None,
+) -> str:
+    """{"title", "duration", "segments": [{start, end, text, speaker, words}], "speakers",
+    "analytics"}: the segments as stored (not cleaned or reordered), so the data round-trips."""
+    segments = list(segments)
+    data = {
+        "title": title,
+        "duration": float(duration),
+        "segments": [
+            {
+                "start": float(s.start),
+                "end": float(s.end),
+                "text": s.text,
+                "speaker": getattr(s, "speaker", "") or "",
+                "words": [_word_dict(w) for w in (getattr(s, "words", None) or [])],
+            }
+            for s in segments
+        ],
+        "speakers": speaker_names(segments),
+        "analytics": analytics,
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def to_docx(
+    segments: Iterable[SegmentLike],
+    *,
+    title: str,
+    duration: float,
+    analytics: Mapping[str, Any] | None = None,
+) -> bytes:
+    """A Word document: the title as heading, one paragraph per turn with "[mm:ss] Speaker" in
+    bold above the text, then a summary when analytics are given."""
+    document = Document()
+    clean_title = _clean(title)
+    document.core_properties.title = clean_title
+    document.add_heading(clean_title or "Transcript", level=0)
+    document.add_paragraph(f"Duration: {clock(duration)}")
+    for turn in _turns(segments):
+        paragraph = document.add_paragraph()
+        label = f"[{clock(turn.start)}] {turn.speaker}".rstrip()
+        paragraph.add_run(label).bold = True
+        paragraph.add_run().add_break()
+        paragraph.add_run(turn.text)
+    summary = summary_lines(analytics)
+    if summary:
+        document.add_heading("Summary", level=1)
+        for line in summary:
+            document.add_paragraph(line, style="List Bullet")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+class ExportFormat(NamedTuple):
+    render: Callable[..., str | bytes]
+    content_type: str
+    extension: str
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "txt": ExportFormat(to_txt, "text/plain; charset=utf-8", "txt"),
+    "srt": ExportFormat(to_srt, "application/x-subrip; charset=utf-8", "srt"),
+    "vtt": ExportFormat(to_vtt, "text/vtt; charset=utf-8", "vtt"),
+    "json": ExportFormat(to_json, "application/json; charset=utf-8", "json"),
+    "docx": ExportFormat(
+        to_docx,
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+}
+
+
+def render(
+    fmt: str,
+    segments: Iterable[SegmentLike],
+    *,
+    title: str,
+    duration: float,
+    analytics: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The export in format `fmt` (a key of EXPORT_FORMATS) as bytes, text encoded as UTF-8.
+    Raises KeyError for an unknown format."""
+    output = EXPORT_FORMATS[fmt].render(
+        segments, title=title, duration=duration, analytics=analytics
+    )
+    return output.encode("utf-8") if isinstance(output, str) else output

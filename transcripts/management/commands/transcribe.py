@@ -1,0 +1,79 @@
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from transcripts import exports, services
+from transcripts.speech import audio
+from transcripts.speech.base import SAMPLE_RATE, TranscriptionError
+from transcripts.speech.engines import load_engine
+from transcripts.speech.pipeline import transcribe_long
+
+
+class Command(BaseCommand):
+    help = (
+        "Transcribe recordings with the same engine and settings as the workers, without the web."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("files", nargs="+", type=Path)
+        parser.add_argument("--format", choices=["text", "json", "srt"], default="text")
+        parser.add_argument("--model", help="Whisper model name (default: WHISPER_MODEL).")
+        parser.add_argument("--engine", help="faster, openai or api (default: WHISPER_ENGINE).")
+
+    def handle(self, *args, files, format, model, engine, **options):
+        spec = services.engine_spec()
+        spec = replace(spec, model=model or spec.model, engine=engine or spec.engine)
+        decode_options = services.decode_options()
+        started = time.monotonic()
+        try:
+            loaded = load_engine(spec)
+        except TranscriptionError as error:
+            raise CommandError(str(error)) from error
+        load_seconds = time.monotonic() - started
+        failures = 0
+        for path in files:
+            try:
+                result = self.transcribe(loaded, path, decode_options)
+            except TranscriptionError as error:
+                failures += 1
+                self.stderr.write(f"{path}: {error}")
+                continue
+            result["timings"]["model_load_seconds"] = round(load_seconds, 3)
+            load_seconds = 0.0  # loaded once, for the first file only
+            self.stdout.write(self.render(result, format))
+        if failures:
+            raise CommandError(f"{failures} of {len(files)} file(s) could not be transcribed.")
+
+    def transcribe(self, engine, path: Path, decode_options) -> dict:
+        started = time.monotonic()
+        samples = audio.decode(path)
+        decoded = time.monotonic()
+        segments = list(transcribe_long(engine, samples, decode_options))
+        finished = time.monotonic()
+        duration = len(samples) / SAMPLE_RATE
+        return {
+            "file": str(path),
+            "duration": round(duration, 3),
+            **engine.describe(),
+            "options": decode_options.as_dict(),
+            "timings": {
+                "decode_seconds": round(decoded - started, 3),
+                "transcribe_seconds": round(finished - decoded, 3),
+                "speed": round(duration / max(finished - started, 1e-9), 2),
+            },
+            "text": " ".join(segment.text for segment in segments),
+            "segments": [segment.as_dict() for segment in segments],
+            "_segments": segments,
+        }
+
+    def render(self, result: dict, format: str) -> str:
+        if format == "json":
+            return json.dumps({k: v for k, v in result.items() if k != "_segments"}, indent=2)
+        if format == "srt":
+            return exports.to_srt(
+                result["_segments"], title=result["file"], duration=result["duration"]
+            )
+        return result["text"]

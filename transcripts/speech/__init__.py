@@ -1,0 +1,1 @@
+"""Speech engines, audio decoding and scoring. Plain Python: nothing here imports Django."""

@@ -1,0 +1,154 @@
+"""The engine interface: what every speech engine takes and gives back.
+
+Nothing in transcripts.speech imports Django, so engines can be tested and benchmarked alone.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+# Called with the number of seconds of the given audio that are transcribed so far.
+ProgressCallback = Callable[[float], None]
+
+
+class TranscriptionError(Exception):
+    """A failure a person can act on; the message is shown to them as it is."""
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    words: tuple[Word, ...] = ()
+
+    def shifted(self, seconds: float) -> Segment:
+        """The same segment with every time moved by `seconds` (windows are transcribed alone)."""
+        return replace(
+            self,
+            start=self.start + seconds,
+            end=self.end + seconds,
+            words=tuple(
+                replace(w, start=w.start + seconds, end=w.end + seconds) for w in self.words
+            ),
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Decoding settings shared by the engines; each engine maps them to its own arguments.
+
+    The defaults are the fastest settings that kept accuracy in docs/benchmarks.md.
+    """
+
+    beam_size: int = 1
+    temperature_fallback: bool = True
+    # Off by default: feeding the previous text back in causes repetition loops on long calls.
+    condition_on_previous_text: bool = False
+    language: str | None = None
+    initial_prompt: str | None = None
+    word_timestamps: bool = False
+    vad: bool = True
+    batch_size: int = 8
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        return (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if self.temperature_fallback else (0.0,)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which engine to load, with what weights, where. Hashable: it keys the per-process cache."""
+
+    engine: str = "auto"
+    model: str = "tiny.en"
+    device: str = "auto"
+    threads: int = 0
+    model_dir: Path = field(default_factory=lambda: Path("data/models"))
+    api_key: str = field(default="", repr=False)
+    api_base: str = "https://api.openai.com/v1"
+    api_model: str = "whisper-1"
+
+    def resolved_threads(self) -> int:
+        return self.threads if self.threads > 0 else (os.cpu_count() or 1)
+
+
+class Engine(ABC):
+    """A loaded model. Loading is slow, so a worker process loads an engine once and keeps it."""
+
+    name: str
+    model_name: str
+    device: str
+    compute_type: str
+    # The longest stretch of audio handed to transcribe() at once: longer calls are transcribed
+    # window by window, which bounds memory and lets a call resume after a crash.
+    window_seconds: float = 600.0
+
+    @abstractmethod
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        options: DecodeOptions,
+        on_progress: ProgressCallback | None = None,
+    ) -> Iterator[Segment]:
+        """Transcribe 16 kHz mono float32 audio, yielding segments in time order."""
+
+    def describe(self) -> dict:
+        return {
+            "engine": self.name,
+            "model": self.model_name,
+            "device": self.device,
+            "compute_type": self.compute_type,
+        }
+
+
+def cuda_available() -> bool:
+    """Whether a CUDA device is usable, checked in the calling process.
+
+    Called only inside a worker, after Django-Q2 forked it: CUDA initialised in the parent
+    cannot be used in a forked child ("Cannot re-initialize CUDA in forked subprocess").
+    """
+    try:
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() > 0:
+            return True
+    except Exception:  # noqa: BLE001 - any failure here simply means "no GPU".
+        pass
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    return device

@@ -1,0 +1,57 @@
+"""Long recordings, window by window: bounded memory, and a place to resume after a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .base import SAMPLE_RATE, DecodeOptions, Engine, ProgressCallback, Segment
+
+# A segment that ends this close to a window's edge may be cut by it: it is dropped, and the
+# next window starts where the last whole segment ended, so it is decoded again in one piece.
+SEAM_SECONDS = 3.0
+# A last window shorter than this is merged into the one before it.
+MIN_WINDOW_SECONDS = 30.0
+
+
+def transcribe_long(
+    engine: Engine,
+    audio: np.ndarray,
+    options: DecodeOptions,
+    *,
+    start: float = 0.0,
+    on_progress: ProgressCallback | None = None,
+) -> Iterator[Segment]:
+    """Transcribe `audio` from `start` seconds on, yielding segments with absolute times.
+
+    Resuming from the end of the last saved segment gives the same seam as a window edge, so a
+    resumed transcript has no repeated or missing segment.
+    """
+    total = len(audio) / SAMPLE_RATE
+    position = max(0.0, start)
+    while position < total - 0.05:
+        window_end = min(position + engine.window_seconds, total)
+        if total - window_end < MIN_WINDOW_SECONDS:
+            window_end = total
+        last_window = window_end >= total
+        keep_until = total if last_window else window_end - SEAM_SECONDS
+        window = audio[int(position * SAMPLE_RATE) : int(window_end * SAMPLE_RATE)]
+        offset = position
+
+        def progress(seconds: float, offset: float = offset, cap: float = keep_until) -> None:
+            if on_progress:
+                on_progress(min(offset + seconds, cap))
+
+        last_end = None
+        for segment in engine.transcribe(window, options, progress):
+            segment = segment.shifted(offset)
+            if segment.end > keep_until and not last_window:
+                break
+            last_end = segment.end
+            yield segment
+        if last_window:
+            break
+        position = max(last_end, position + 1.0) if last_end is not None else keep_until
+    if on_progress:
+        on_progress(total)

@@ -1,0 +1,180 @@
+"""What the Django-Q2 workers run. Nothing here runs in a web request."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from . import services
+from .models import Call, Segment
+from .speech import audio
+from .speech.base import SAMPLE_RATE, TranscriptionError
+from .speech.engines import load_engine
+from .speech.pipeline import transcribe_long
+
+logger = logging.getLogger(__name__)
+
+# Progress is written at most this often: enough for a live bar, little load on the database.
+PROGRESS_INTERVAL_SECONDS = 1.0
+UNEXPECTED_FAILURE = (
+    "Something went wrong while transcribing this call. It has been logged; "
+    "try again, and if it fails again, contact your administrator."
+)
+
+
+class LeaseLost(Exception):
+    """The call was taken from this worker (cancelled, deleted, or reaped as stale)."""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def transcribe_call(call_id: int) -> str:
+    """Transcribe one call, unless another worker already has it. Returns what happened."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return "deleted"
+    worker = worker_id()
+    if not call.claim(worker):
+        # Finished, or held by a live worker: a re-delivered or duplicate task does nothing.
+        return f"skipped ({call.status})"
+    try:
+        CallTranscription(call, worker).run()
+    except LeaseLost:
+        logger.info("Call %s was taken from worker %s; stopping.", call.pk, worker)
+        return "stopped"
+    except TranscriptionError as error:
+        call.fail(str(error), worker=worker)
+    except Exception:
+        logger.exception("Transcribing call %s failed", call.pk)
+        call.fail(UNEXPECTED_FAILURE, worker=worker)
+    call.refresh_from_db(fields=["status"])
+    return call.status
+
+
+class CallTranscription:
+    """One worker's run over one call: decode, transcribe window by window, save as it goes."""
+
+    def __init__(self, call: Call, worker: str):
+        self.call = call
+        self.worker = worker
+        self.last_report = 0.0
+        self.best_fraction = 0.0
+
+    def run(self) -> None:
+        started = time.monotonic()
+        samples = audio.decode(self.call.audio.path, max_seconds=settings.MAX_AUDIO_HOURS * 3600)
+        duration = len(samples) / SAMPLE_RATE
+        if duration < 0.1:
+            raise TranscriptionError(audio.UNREADABLE)
+
+        # Segments already saved by an earlier, interrupted run are kept: carry on after them.
+        saved = self.call.segments.aggregate(end=Max("end"), index=Max("index"))
+        resume_from = saved["end"] or 0.0
+        self.next_index = (saved["index"] + 1) if saved["index"] is not None else 0
+
+        engine = load_engine(services.engine_spec())
+        options = services.decode_options()
+        self.call.record_engine(self.worker, engine.describe(), options.as_dict())
+        if not self.call.start_transcribing(
+            self.worker, duration=duration, resumed_from=resume_from
+        ):
+            raise LeaseLost
+        self.duration = duration
+        for segment in transcribe_long(
+            engine, samples, options, start=resume_from, on_progress=self.on_progress
+        ):
+            self.save_segment(segment)
+
+        self.call._update(self.call.holds_lease(self.worker), stage=Call.Stage.SAVING)
+        if not self.call.finish(self.worker, processing_seconds=time.monotonic() - started):
+            raise LeaseLost
+
+    def on_progress(self, seconds: float) -> None:
+        # Engines may step back a little at a window seam; the bar never does.
+        self.best_fraction = max(self.best_fraction, min(1.0, seconds / self.duration))
+        now = time.monotonic()
+        if now - self.last_report < PROGRESS_INTERVAL_SECONDS:
+            return
+        self.last_report = now
+        if not self.call.report_progress(self.worker, self.best_fraction):
+            raise LeaseLost
+
+    @transaction.atomic
+    def save_segment(self, segment) -> None:
+        # Renewing the lease in the same transaction locks the call's row on PostgreSQL, so a
+        # segment is never written for a call that was cancelled or handed to another worker.
+        if not self.call.heartbeat(self.worker):
+            raise LeaseLost
+        Segment.objects.create(
+            call=self.call,
+            index=self.next_index,
+            start=round(segment.start, 3),
+            end=round(segment.end, 3),
+            text=segment.text,
+            avg_logprob=segment.avg_logprob,
+            no_speech_prob=segment.no_speech_prob,
+            compression_ratio=segment.compression_ratio,
+            words=[
+                {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                for w in segment.words
+            ],
+        )
+        self.next_index += 1
+
+
+def reap_stale_calls() -> int:
+    """Put calls whose worker died (its lease expired) back in the queue, or fail them after
+    too many attempts. Run every minute by a Django-Q2 schedule."""
+    reaped = 0
+    stale = Call.objects.filter(
+        status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
+    ).only("pk", "attempts", "lease_expires_at")
+    for call in stale:
+        expired = Call.objects.filter(
+            pk=call.pk, status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
+        )
+        if call.attempts >= settings.MAX_TRANSCRIPTION_ATTEMPTS:
+            if expired.update(
+                status=Call.Status.FAILED,
+                stage=Call.Stage.NONE,
+                lease_owner="",
+                lease_expires_at=None,
+                finished_at=timezone.now(),
+                error=(
+                    f"Transcription stopped unexpectedly {call.attempts} times (the worker "
+                    "was killed, perhaps for lack of memory). Try again, or contact your "
+                    "administrator."
+                ),
+            ):
+                reaped += 1
+            continue
+        with transaction.atomic():
+            if expired.update(
+                status=Call.Status.QUEUED,
+                stage=Call.Stage.NONE,
+                lease_owner="",
+                lease_expires_at=None,
+                queued_at=timezone.now(),
+            ):
+                services.call_enqueue(call)
+                reaped += 1
+    # A queued call whose task never reached the broker (it died between commit and enqueue)
+    # is queued again; a duplicate task is harmless, since only one worker can claim the call.
+    forgotten = Call.objects.filter(
+        status=Call.Status.QUEUED, queued_at__lt=timezone.now() - timedelta(hours=1), task_id=""
+    )
+    for call in forgotten:
+        services.call_enqueue(call)
+        reaped += 1
+    return reaped

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from . import selectors, services
+from .forms import UploadForm
+from .media import serve_audio
+
+
+@require_GET
+def call_list(request: HttpRequest) -> HttpResponse:
+    calls = selectors.calls_for_user(request.user)
+    page = Paginator(calls, 25).get_page(request.GET.get("page"))
+    return render(request, "transcripts/call_list.html", {"page": page, "calls": page.object_list})
+
+
+@require_http_methods(["GET", "POST"])
+def call_upload(request: HttpRequest) -> HttpResponse:
+    teams = selectors.teams_for_user(request.user)
+    if not teams.exists():
+        messages.error(request, "You are not in a team yet: ask a manager to add you.")
+        return redirect("transcripts:call_list")
+    form = UploadForm(request.POST or None, request.FILES or None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        try:
+            call = services.call_create(
+                team=form.cleaned_data["team"],
+                user=request.user,
+                upload=form.cleaned_data["audio"],
+                title=form.cleaned_data["title"],
+            )
+        except ValidationError as error:
+            form.add_error("audio", error)
+        else:
+            return redirect(call)
+    status = 400 if form.errors else 200
+    return render(request, "transcripts/call_upload.html", {"form": form}, status=status)
+
+
+@require_GET
+def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    call = selectors.call_for_user(request.user, uuid)
+    return render(request, "transcripts/call_detail.html", {"call": call})
+
+
+@require_GET
+def call_progress(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    """The call's status fragment, polled by the call page until the call is finished."""
+    call = selectors.call_for_user(request.user, uuid)
+    response = render(request, "transcripts/_call_status.html", {"call": call})
+    return _stop_polling_when_finished(call, response)
+
+
+@require_GET
+def call_row(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    """One row of the call list, polled while its call is queued or transcribing."""
+    call = selectors.call_for_user(request.user, uuid)
+    response = render(request, "transcripts/_call_row.html", {"call": call})
+    return _stop_polling_when_finished(call, response)
+
+
+def _stop_polling_when_finished(call, response: HttpResponse) -> HttpResponse:
+    if not call.is_finished:
+        return response
+    # HTTP 286 tells htmx to swap in this last content and stop polling.
+    final = HttpResponseStopPolling(response.content)
+    final["Content-Type"] = response["Content-Type"]
+    return final
+
+
+@require_GET
+def call_audio(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    call = selectors.call_for_user(request.user, uuid)
+    return serve_audio(request, call)
+
+
+@require_POST
+def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    call = selectors.call_for_user(request.user, uuid)
+    if not call.is_finished:
+        messages.error(request, "This call is still being transcribed.")
+    else:
+        services.call_retranscribe(call)
+        messages.success(request, "The call is queued to be transcribed again.")
+    return redirect(call)
+
+
+@require_POST
+def call_delete(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    call = selectors.call_for_user(request.user, uuid)
+    title = call.display_title
+    call.delete()
+    messages.success(request, f"“{title}” and its recording were deleted.")
+    return redirect("transcripts:call_list")
