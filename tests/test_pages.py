@@ -145,3 +145,20 @@ def test_the_admin_action_retranscribes(
         )
     call.refresh_from_db()
     assert call.status == Call.Status.QUEUED
+
+
+def test_cancelling_stops_a_queued_call(client_for, alice, acme, make_call):
+    call = make_call(acme)
+    response = client_for(alice).post(reverse("transcripts:call_cancel", args=[call.uuid]))
+    assert response.status_code == 302
+    call.refresh_from_db()
+    assert call.status == Call.Status.CANCELLED
+
+
+def test_cancelling_a_running_call_takes_its_lease(client_for, alice, acme, make_call):
+    call = make_call(acme)
+    call.claim("worker-1")
+    client_for(alice).post(reverse("transcripts:call_cancel", args=[call.uuid]))
+    call.refresh_from_db()
+    assert call.status == Call.Status.CANCELLED
+    assert not call.heartbeat("worker-1")

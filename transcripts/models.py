@@ -82,6 +82,7 @@ class Call(models.Model):
         PROCESSING = "processing", "Processing"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     class Stage(models.TextChoices):
         NONE = "", "—"
@@ -156,9 +157,11 @@ class Call(models.Model):
     def display_title(self) -> str:
         return self.title or self.original_filename or f"Call {self.uuid.hex[:8]}"
 
+    FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+        return self.status in self.FINISHED
 
     @property
     def percent(self) -> int:
@@ -291,6 +294,18 @@ class Call(models.Model):
             lease_expires_at=None,
         )
 
+    def cancel(self) -> bool:
+        """Stop a queued or running call. A running worker notices at its next progress report
+        or segment (within seconds), because its lease is gone, and stops."""
+        return self._update(
+            Q(status__in=[self.Status.QUEUED, self.Status.PROCESSING]),
+            status=self.Status.CANCELLED,
+            stage=self.Stage.NONE,
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_expires_at=None,
+        )
+
     def reset_for_retranscription(self) -> None:
         """Forget the transcript and put the call back in the queue (the caller enqueues it)."""
         with transaction.atomic():
@@ -350,3 +365,17 @@ class Segment(models.Model):
         import math
 
         return math.exp(self.avg_logprob) if self.avg_logprob is not None else None
+
+
+class ClusterHeartbeat(models.Model):
+    """When each worker cluster last showed it was alive, for /healthz and the admin."""
+
+    name = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.seen_at:%H:%M:%S}"
+
+    @classmethod
+    def beat(cls, name: str) -> None:
+        cls.objects.update_or_create(name=name, defaults={"seen_at": timezone.now()})

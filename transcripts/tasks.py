@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from . import services
-from .models import Call, Segment
+from .models import Call, ClusterHeartbeat, Segment
 from .speech import audio
 from .speech.base import SAMPLE_RATE, TranscriptionError
 from .speech.engines import load_engine
@@ -136,6 +136,8 @@ class CallTranscription:
 def reap_stale_calls() -> int:
     """Put calls whose worker died (its lease expired) back in the queue, or fail them after
     too many attempts. Run every minute by a Django-Q2 schedule."""
+    # The schedule runs inside a cluster's worker: its running shows the cluster is alive.
+    ClusterHeartbeat.beat(f"{settings.Q_CLUSTER['name']}@{socket.gethostname()}")
     reaped = 0
     stale = Call.objects.filter(
         status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()

@@ -10,9 +10,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from . import selectors, services
-from .forms import UploadForm
-from .media import serve_audio
+from .. import selectors, services
+from ..forms import UploadForm
+from ..media import serve_audio
 
 
 @require_GET
@@ -86,10 +86,20 @@ def call_audio(request: HttpRequest, uuid: UUID) -> HttpResponse:
 def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = selectors.call_for_user(request.user, uuid)
     if not call.is_finished:
-        messages.error(request, "This call is still being transcribed.")
+        messages.error(request, "This call is still being transcribed: cancel it first.")
     else:
         services.call_retranscribe(call)
         messages.success(request, "The call is queued to be transcribed again.")
+    return redirect(call)
+
+
+@require_POST
+def call_cancel(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    call = selectors.call_for_user(request.user, uuid)
+    if call.cancel():
+        messages.success(request, "Transcription cancelled.")
+    else:
+        messages.error(request, "This call has already finished.")
     return redirect(call)
 
 
