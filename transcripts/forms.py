@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from .models import Team
+from .models import Membership, Team
 
 ACCEPTED_EXTENSIONS = (".mp3", ".wav", ".m4a", ".ogg", ".oga", ".opus", ".webm", ".mp4", ".flac")
 
@@ -34,3 +34,16 @@ class UploadForm(forms.Form):
                 f"This file is larger than the {settings.MAX_UPLOAD_MB} MB limit."
             )
         return upload
+
+
+class MemberAddForm(forms.Form):
+    identifier = forms.CharField(
+        label="Username or email",
+        max_length=254,
+        help_text="Someone new gets an account and a link to choose their password.",
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class CallTitleForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False)

@@ -29,6 +29,12 @@ class Team(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("transcripts:team_detail", args=[self.slug])
+
+    def is_manager(self, user) -> bool:
+        return self.memberships.filter(user=user, role=Membership.Role.MANAGER).exists()
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):
@@ -152,6 +158,12 @@ class Call(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("transcripts:call_detail", args=[self.uuid])
+
+    def can_change(self, user) -> bool:
+        """Editing the title or deleting: the uploader, a manager of the team, or staff."""
+        if user.is_staff or (self.uploaded_by_id and self.uploaded_by_id == user.pk):
+            return True
+        return self.team.memberships.filter(user=user, role=Membership.Role.MANAGER).exists()
 
     @property
     def display_title(self) -> str:

@@ -27,3 +27,17 @@ def teams_for_user(user) -> QuerySet[Team]:
     if not user.is_authenticated:
         return Team.objects.none()
     return Team.objects.filter(memberships__user=user).order_by("name")
+
+
+def team_for_user(user, slug: str) -> Team:
+    """The team, if the user is in it; 404 otherwise."""
+    try:
+        return teams_for_user(user).get(slug=slug)
+    except Team.DoesNotExist:
+        raise Http404("No such team.") from None
+
+
+def active_team(request) -> Team | None:
+    """The team the user chose to look at (the team switcher); None shows all their teams."""
+    slug = request.session.get("team")
+    return teams_for_user(request.user).filter(slug=slug).first() if slug else None

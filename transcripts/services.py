@@ -11,7 +11,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Call, Team
+from .models import Call, Membership, Team
 from .speech import audio
 from .speech.base import DecodeOptions, EngineSpec, TranscriptionError
 
@@ -137,3 +137,77 @@ def call_retranscribe(call: Call) -> None:
     with transaction.atomic():
         call.reset_for_retranscription()
         call_enqueue(call)
+
+
+def member_add(*, team: Team, identifier: str, role: str) -> tuple[Membership, bool]:
+    """Add a person to a team by username or email, creating their account if needed.
+
+    Returns the membership and whether the account is new (it then has no password yet: the
+    manager hands over a set-password link, see password_setup_path).
+    """
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    identifier = identifier.strip()
+    user = (
+        User.objects.filter(email__iexact=identifier).first()
+        if "@" in identifier
+        else User.objects.filter(username__iexact=identifier).first()
+    )
+    created = user is None
+    if created:
+        if "@" not in identifier:
+            raise ValidationError(
+                f"No one is called {identifier!r} here: give their email address to invite them."
+            )
+        username = _free_username(identifier.split("@")[0])
+        user = User(username=username, email=identifier)
+        user.set_unusable_password()
+        user.save()
+    membership, added = Membership.objects.get_or_create(
+        user=user, team=team, defaults={"role": role}
+    )
+    if not added:
+        raise ValidationError(f"{user.get_username()} is already in {team.name}.")
+    return membership, created
+
+
+def _free_username(base: str) -> str:
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    base = "".join(c for c in base if c.isalnum() or c in "._-")[:30] or "user"
+    candidate, number = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        number += 1
+        candidate = f"{base}{number}"
+    return candidate
+
+
+def password_setup_path(user) -> str:
+    """A one-time link for a new member to choose their password (Django's reset token)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    return reverse(
+        "password_reset_confirm",
+        args=[
+            urlsafe_base64_encode(force_bytes(user.pk)),
+            default_token_generator.make_token(user),
+        ],
+    )
+
+
+def member_remove(*, membership: Membership) -> None:
+    """Remove a person from a team. The last manager stays: a team always has one."""
+    team = membership.team
+    if (
+        membership.is_manager
+        and not team.memberships.filter(role=Membership.Role.MANAGER)
+        .exclude(pk=membership.pk)
+        .exists()
+    ):
+        raise ValidationError("A team needs a manager: make someone else manager first.")
+    membership.delete()

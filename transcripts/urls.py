@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import calls
+from .views import calls, teams
 
 app_name = "transcripts"
 
@@ -13,5 +13,14 @@ urlpatterns = [
     path("calls/<uuid:uuid>/audio/", calls.call_audio, name="call_audio"),
     path("calls/<uuid:uuid>/retranscribe/", calls.call_retranscribe, name="call_retranscribe"),
     path("calls/<uuid:uuid>/cancel/", calls.call_cancel, name="call_cancel"),
+    path("calls/<uuid:uuid>/rename/", calls.call_rename, name="call_rename"),
     path("calls/<uuid:uuid>/delete/", calls.call_delete, name="call_delete"),
+    path("teams/switch/", teams.team_switch, name="team_switch"),
+    path("teams/<slug:slug>/", teams.team_detail, name="team_detail"),
+    path("teams/<slug:slug>/members/", teams.member_add, name="member_add"),
+    path(
+        "teams/<slug:slug>/members/<int:membership_id>/remove/",
+        teams.member_remove,
+        name="member_remove",
+    ),
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,13 +11,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from .. import selectors, services
-from ..forms import UploadForm
+from ..forms import CallTitleForm, UploadForm
 from ..media import serve_audio
+from ..uploads import too_large_response
 
 
 @require_GET
 def call_list(request: HttpRequest) -> HttpResponse:
     calls = selectors.calls_for_user(request.user)
+    team = selectors.active_team(request)
+    if team:
+        calls = calls.filter(team=team)
     page = Paginator(calls, 25).get_page(request.GET.get("page"))
     return render(request, "transcripts/call_list.html", {"page": page, "calls": page.object_list})
 
@@ -29,6 +33,8 @@ def call_upload(request: HttpRequest) -> HttpResponse:
         messages.error(request, "You are not in a team yet: ask a manager to add you.")
         return redirect("transcripts:call_list")
     form = UploadForm(request.POST or None, request.FILES or None, teams=teams)
+    if request.method == "POST" and getattr(request, "upload_too_large", False):
+        return too_large_response(request)
     if request.method == "POST" and form.is_valid():
         try:
             call = services.call_create(
@@ -48,7 +54,8 @@ def call_upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = selectors.call_for_user(request.user, uuid)
-    return render(request, "transcripts/call_detail.html", {"call": call})
+    context = {"call": call, "can_change": call.can_change(request.user)}
+    return render(request, "transcripts/call_detail.html", context)
 
 
 @require_GET
@@ -103,9 +110,27 @@ def call_cancel(request: HttpRequest, uuid: UUID) -> HttpResponse:
     return redirect(call)
 
 
+def _call_changeable_by(request: HttpRequest, uuid: UUID):
+    call = selectors.call_for_user(request.user, uuid)
+    if not call.can_change(request.user):
+        raise PermissionDenied("Only the person who uploaded this call or a manager can do that.")
+    return call
+
+
+@require_POST
+def call_rename(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    call = _call_changeable_by(request, uuid)
+    form = CallTitleForm(request.POST)
+    if form.is_valid():
+        call.title = form.cleaned_data["title"].strip()
+        call.save(update_fields=["title"])
+        messages.success(request, "Title saved.")
+    return redirect(call)
+
+
 @require_POST
 def call_delete(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    call = selectors.call_for_user(request.user, uuid)
+    call = _call_changeable_by(request, uuid)
     title = call.display_title
     call.delete()
     messages.success(request, f"“{title}” and its recording were deleted.")
