@@ -4,6 +4,7 @@ Production sets at least SECRET_KEY, DEBUG=0, ALLOWED_HOSTS and DATABASE_URL.
 """
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -28,19 +29,27 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-# The fallback key is for a laptop only: production refuses to start without SECRET_KEY (see below).
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("CALLSCRIBE_REQUIRE_SECRET_KEY", False):
-        raise RuntimeError("Set SECRET_KEY in the environment.")
-    SECRET_KEY = "insecure-development-key-change-me-in-production-0123456789"
-
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "data"))
 # The SQLite database, models and recordings live here by default; it must exist before use.
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def persistent_secret_key(path: Path) -> str:
+    """A random key made once and kept in the data directory, so a self-hosted install is
+    secure without setup. Several machines must share one: set SECRET_KEY on each."""
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_urlsafe(50))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or persistent_secret_key(DATA_DIR / "secret-key")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -170,7 +179,12 @@ STORAGES = {
     # Audio is private: it is stored outside the static root and has no public URL. It is only
     # ever streamed by a view that checks the caller's team (transcripts.views.call_audio).
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Hashed names let browsers cache static files for ever; they need `collectstatic` first.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("STATICFILES_MANIFEST", not DEBUG)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = None

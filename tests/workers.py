@@ -81,3 +81,93 @@ def wait_for(condition, timeout: float = 180, interval: float = 0.25, message: s
             return value
         time.sleep(interval)
     raise AssertionError(f"Timed out after {timeout} s waiting for {message or condition}")
+
+
+class WebServer:
+    """Gunicorn serving the project on a free loopback port, against the test database."""
+
+    def __init__(self, log: Path, workers: int = 1, **env: str):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.log_path = log
+        self.workers = workers
+        self.environment = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "SECURE_COOKIES": "0",
+            "AXES_ENABLED": "0",
+            "STATICFILES_MANIFEST": "0",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WebServer:
+        import urllib.error
+        import urllib.request
+
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "callscribe.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--timeout",
+                "60",
+            ],
+            cwd=ROOT,
+            env=self.environment,
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def answers() -> bool:
+            try:
+                urllib.request.urlopen(f"{self.url}/login/", timeout=2)
+                return True
+            except urllib.error.HTTPError:
+                return True  # it answers, even if not with 200: the test will tell
+            except OSError:
+                return False
+
+        wait_for(answers, timeout=60, message=f"gunicorn to answer:\n{self.log_path.read_text()}")
+        return self
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's high-water mark of resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def session_cookie_for(user) -> dict[str, str]:
+    """Cookies of a logged-in session for `user`, for a client outside Django's test client."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return {"sessionid": client.cookies["sessionid"].value}

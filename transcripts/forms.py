@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 
 from .models import Membership, Team
+from .speech.audio import EMPTY_FILE
 
 ACCEPTED_EXTENSIONS = (".mp3", ".wav", ".m4a", ".ogg", ".oga", ".opus", ".webm", ".mp4", ".flac")
 
@@ -11,6 +12,7 @@ class UploadForm(forms.Form):
         label="Recording",
         help_text="An audio or video file: MP3, WAV, M4A, OGG, WebM, MP4 or FLAC.",
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(ACCEPTED_EXTENSIONS)}),
+        error_messages={"empty": EMPTY_FILE},
     )
     title = forms.CharField(max_length=200, required=False)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)

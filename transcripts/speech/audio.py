@@ -59,7 +59,9 @@ def _open(source: Source) -> av.container.InputContainer:
 
 def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
-        if container.streams.video:
+        # FFmpeg reads a picture (an image renamed .wav) as a one-frame video: not a recording.
+        is_picture = container.format.name.endswith("_pipe") or "image" in container.format.name
+        if container.streams.video and not is_picture:
             raise TranscriptionError(NO_AUDIO_TRACK)
         raise TranscriptionError(NOT_AUDIO)
     return container.streams.audio[0]
