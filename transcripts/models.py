@@ -133,6 +133,9 @@ class Call(models.Model):
     processing_seconds = models.FloatField(null=True, blank=True)
     # Where this run resumed from after a crash (seconds of audio already transcribed).
     resumed_from = models.FloatField(default=0.0)
+    # Where the next window starts: a run that dies mid-window resumes here, so the resumed
+    # transcript is exactly what an uninterrupted run would have made.
+    resume_at = models.FloatField(default=0.0)
 
     # What transcribed it, so results can be compared and reproduced.
     engine = models.CharField(max_length=20, blank=True)
@@ -334,6 +337,7 @@ class Call(models.Model):
                 finished_at=None,
                 processing_seconds=None,
                 resumed_from=0.0,
+                resume_at=0.0,
                 lease_owner="",
                 lease_expires_at=None,
                 attempts=0,
