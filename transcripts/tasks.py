@@ -78,10 +78,12 @@ class CallTranscription:
         if duration < 0.1:
             raise TranscriptionError(audio.UNREADABLE)
 
-        # Segments already saved by an earlier, interrupted run are kept: carry on after them.
-        saved = self.call.segments.aggregate(end=Max("end"), index=Max("index"))
-        resume_from = saved["end"] or 0.0
-        self.next_index = (saved["index"] + 1) if saved["index"] is not None else 0
+        # An earlier run died: keep the windows it finished, drop the segments of the window it
+        # was in, and carry on from there (see Call.resume_at).
+        resume_from = self.call.resume_at
+        self.call.segments.filter(end__gt=resume_from).delete()
+        last = self.call.segments.aggregate(index=Max("index"))["index"]
+        self.next_index = last + 1 if last is not None else 0
 
         engine = load_engine(services.engine_spec())
         options = services.decode_options()
@@ -92,7 +94,12 @@ class CallTranscription:
             raise LeaseLost
         self.duration = duration
         for segment in transcribe_long(
-            engine, samples, options, start=resume_from, on_progress=self.on_progress
+            engine,
+            samples,
+            options,
+            start=resume_from,
+            on_progress=self.on_progress,
+            on_window_done=self.window_done,
         ):
             self.save_segment(segment)
 
@@ -108,6 +115,10 @@ class CallTranscription:
             return
         self.last_report = now
         if not self.call.report_progress(self.worker, self.best_fraction):
+            raise LeaseLost
+
+    def window_done(self, next_start: float) -> None:
+        if not self.call._update(self.call.holds_lease(self.worker), resume_at=next_start):
             raise LeaseLost
 
     @transaction.atomic

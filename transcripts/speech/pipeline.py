@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -22,17 +22,19 @@ def transcribe_long(
     *,
     start: float = 0.0,
     on_progress: ProgressCallback | None = None,
+    on_window_done: Callable[[float], None] | None = None,
 ) -> Iterator[Segment]:
     """Transcribe `audio` from `start` seconds on, yielding segments with absolute times.
 
-    Resuming from the end of the last saved segment gives the same seam as a window edge, so a
-    resumed transcript has no repeated or missing segment.
+    After each window's segments, `on_window_done(next_start)` says where the next window
+    starts. Windows depend only on the audio and the engine, so a run resumed at a reported
+    `next_start` makes exactly the segments an uninterrupted run would have made.
     """
     total = len(audio) / SAMPLE_RATE
     position = max(0.0, start)
     while position < total - 0.05:
         window_end = min(position + engine.window_seconds, total)
-        if total - window_end < MIN_WINDOW_SECONDS:
+        if total - window_end < min(MIN_WINDOW_SECONDS, engine.window_seconds / 2):
             window_end = total
         last_window = window_end >= total
         keep_until = total if last_window else window_end - SEAM_SECONDS
@@ -53,5 +55,9 @@ def transcribe_long(
         if last_window:
             break
         position = max(last_end, position + 1.0) if last_end is not None else keep_until
+        if on_window_done:
+            on_window_done(position)
+    if on_window_done:
+        on_window_done(total)
     if on_progress:
         on_progress(total)
