@@ -23,6 +23,7 @@ EVERYONE = {v: 200 for v in VISITORS}
 
 MATRIX = {
     "login": ("get", EVERYONE),
+    "healthz": ("get", EVERYONE),
     "logout": ("post", {v: 302 for v in VISITORS}),
     "password_reset_confirm": ("get", EVERYONE),
     "password_reset_complete": ("get", EVERYONE),

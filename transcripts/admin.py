@@ -5,7 +5,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Call, Membership, Segment, Team
+from .health import queue_figures
+from .models import Call, ClusterHeartbeat, Membership, Segment, Team
 
 
 class MembershipInline(admin.TabularInline):
@@ -105,6 +106,11 @@ class CallAdmin(admin.ModelAdmin):
     inlines = [SegmentInline]
     actions = ["retranscribe"]
 
+    def changelist_view(self, request, extra_context=None):
+        # Ops see at a glance whether the workers keep up.
+        extra_context = {**(extra_context or {}), "queue": queue_figures()}
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="Recording")
     def recording(self, call: Call) -> str:
         # Audio has no public URL: link to the view that streams it to team members.
@@ -127,3 +133,9 @@ class CallAdmin(admin.ModelAdmin):
                 services.call_retranscribe(call)
                 count += 1
         self.message_user(request, f"{count} call(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(ClusterHeartbeat)
+class ClusterHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "seen_at"]
+    ordering = ["-seen_at"]

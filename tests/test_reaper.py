@@ -1,0 +1,64 @@
+"""The reaper: calls whose worker died go back to the queue, and fail after too many tries."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule
+
+from transcripts.models import Call
+from transcripts.tasks import reap_stale_calls
+
+
+def expire(call: Call) -> None:
+    Call.objects.filter(pk=call.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_it_requeues_a_call_whose_lease_ran_out(
+    acme, make_call, django_capture_on_commit_callbacks
+):
+    call = make_call(acme)
+    call.claim("dead-worker")
+    expire(call)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reap_stale_calls() == 1
+    call.refresh_from_db()
+    assert call.status == Call.Status.QUEUED
+    assert call.lease_owner == ""
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_leaves_a_live_lease_alone(acme, make_call):
+    call = make_call(acme)
+    call.claim("busy-worker")
+    assert reap_stale_calls() == 0
+    call.refresh_from_db()
+    assert call.status == Call.Status.PROCESSING
+
+
+def test_it_fails_a_call_after_too_many_attempts(acme, make_call, settings):
+    settings.MAX_TRANSCRIPTION_ATTEMPTS = 2
+    call = make_call(acme)
+    for worker in ("first", "second"):
+        call.claim(worker)
+        expire(call)
+        if worker == "first":
+            reap_stale_calls()
+            call.refresh_from_db()
+    reap_stale_calls()
+    call.refresh_from_db()
+    assert call.status == Call.Status.FAILED
+    assert "stopped unexpectedly 2 times" in call.error
+
+
+def test_it_enqueues_a_call_whose_task_never_reached_the_broker(
+    acme, make_call, django_capture_on_commit_callbacks
+):
+    make_call(acme, queued_at=timezone.now() - timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reap_stale_calls() == 1
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_runs_every_minute(db):
+    schedule = Schedule.objects.get(func="transcripts.tasks.reap_stale_calls")
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
