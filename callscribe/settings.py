@@ -233,6 +233,12 @@ Q_WORKERS = env_int("Q_WORKERS", 1)
 # A task runs at most this long. Long calls are bounded by MAX_AUDIO_HOURS, and the slowest
 # engine here transcribes faster than real time, so a job never needs more than that length.
 Q_TIMEOUT = env_int("Q_TIMEOUT", int(MAX_AUDIO_HOURS * 3600))
+# A worker renews its lease on a call at every progress report and segment; a lease not
+# renewed for this long means the worker died, and the reaper hands the call to another.
+CALL_LEASE_SECONDS = env_int("CALL_LEASE_SECONDS", 120)
+# Audio is transcribed in windows of this many seconds (0: the engine's default, 5-10 min).
+# A worker that dies loses at most the window it was in.
+WHISPER_WINDOW_SECONDS = env_int("WHISPER_WINDOW_SECONDS", 0)
 # A call whose worker died this many times (killed, out of memory) fails instead of retrying.
 MAX_TRANSCRIPTION_ATTEMPTS = env_int("MAX_TRANSCRIPTION_ATTEMPTS", 3)
 Q_CLUSTER = {

@@ -96,9 +96,6 @@ class Call(models.Model):
         TRANSCRIBING = "transcribing", "Transcribing"
         SAVING = "saving", "Saving"
 
-    # A worker that has not renewed its lease for this long is presumed dead.
-    LEASE_SECONDS = 120
-
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="calls")
     uploaded_by = models.ForeignKey(
@@ -233,7 +230,7 @@ class Call(models.Model):
             status=self.Status.PROCESSING,
             stage=self.Stage.DECODING,
             lease_owner=worker,
-            lease_expires_at=now + timedelta(seconds=self.LEASE_SECONDS),
+            lease_expires_at=now + self.lease_length(),
             started_at=now,
             attempts=F("attempts") + 1,
             error="",
@@ -242,6 +239,10 @@ class Call(models.Model):
             self.refresh_from_db()
         return claimed
 
+    @staticmethod
+    def lease_length() -> timedelta:
+        return timedelta(seconds=settings.CALL_LEASE_SECONDS)
+
     def holds_lease(self, worker: str) -> Q:
         return Q(lease_owner=worker, status=self.Status.PROCESSING)
 
@@ -249,7 +250,7 @@ class Call(models.Model):
         """Renew the lease; False means the call was taken away (cancelled, or reaped)."""
         return self._update(
             self.holds_lease(worker),
-            lease_expires_at=timezone.now() + timedelta(seconds=self.LEASE_SECONDS),
+            lease_expires_at=timezone.now() + self.lease_length(),
         )
 
     def start_transcribing(self, worker: str, *, duration: float, resumed_from: float) -> bool:
@@ -262,7 +263,7 @@ class Call(models.Model):
             progress=min(1.0, resumed_from / duration) if duration else 0.0,
             transcribing_started_at=now,
             progress_at=now,
-            lease_expires_at=now + timedelta(seconds=self.LEASE_SECONDS),
+            lease_expires_at=now + self.lease_length(),
         )
 
     def report_progress(self, worker: str, fraction: float) -> bool:
@@ -271,7 +272,7 @@ class Call(models.Model):
             self.holds_lease(worker),
             progress=max(0.0, min(1.0, fraction)),
             progress_at=now,
-            lease_expires_at=now + timedelta(seconds=self.LEASE_SECONDS),
+            lease_expires_at=now + self.lease_length(),
         )
 
     def record_engine(self, worker: str, description: dict, options: dict) -> bool:
@@ -292,7 +293,7 @@ class Call(models.Model):
             progress=1.0,
             finished_at=timezone.now(),
             processing_seconds=processing_seconds,
-            lease_owner="",
+            # lease_owner stays: it tells ops which worker transcribed the call.
             lease_expires_at=None,
         )
 

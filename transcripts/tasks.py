@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -31,12 +31,32 @@ UNEXPECTED_FAILURE = (
 )
 
 
+# A database that goes away (a restart, a failover) is waited for this long, in steps, before
+# the run gives up; the call is then retried by the reaper once its lease runs out.
+DATABASE_RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15)
+
+
+def with_database_retry(write):
+    """Run a database write, reconnecting and retrying while the database is unreachable."""
+    for delay in (*DATABASE_RETRY_DELAYS, None):
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            if delay is None:
+                raise
+            logger.warning("Database unreachable; retrying in %s s", delay)
+            connection.close()
+            time.sleep(delay)
+
+
 class LeaseLost(Exception):
     """The call was taken from this worker (cancelled, deleted, or reaped as stale)."""
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """Names the worker holding a call: host and process (what ops need to find it)."""
+    tag = os.environ.get("CALLSCRIBE_WORKER_TAG", "")
+    return f"{tag + ':' if tag else ''}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def transcribe_call(call_id: int) -> str:
@@ -87,9 +107,13 @@ class CallTranscription:
 
         engine = load_engine(services.engine_spec())
         options = services.decode_options()
-        self.call.record_engine(self.worker, engine.describe(), options.as_dict())
-        if not self.call.start_transcribing(
-            self.worker, duration=duration, resumed_from=resume_from
+        with_database_retry(
+            lambda: self.call.record_engine(self.worker, engine.describe(), options.as_dict())
+        )
+        if not with_database_retry(
+            lambda: self.call.start_transcribing(
+                self.worker, duration=duration, resumed_from=resume_from
+            )
         ):
             raise LeaseLost
         self.duration = duration
@@ -98,13 +122,19 @@ class CallTranscription:
             samples,
             options,
             start=resume_from,
+            window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
             on_progress=self.on_progress,
             on_window_done=self.window_done,
         ):
-            self.save_segment(segment)
+            with_database_retry(lambda segment=segment: self.save_segment(segment))
 
-        self.call._update(self.call.holds_lease(self.worker), stage=Call.Stage.SAVING)
-        if not self.call.finish(self.worker, processing_seconds=time.monotonic() - started):
+        with_database_retry(
+            lambda: self.call._update(self.call.holds_lease(self.worker), stage=Call.Stage.SAVING)
+        )
+        seconds = time.monotonic() - started
+        if not with_database_retry(
+            lambda: self.call.finish(self.worker, processing_seconds=seconds)
+        ):
             raise LeaseLost
 
     def on_progress(self, seconds: float) -> None:
@@ -114,11 +144,15 @@ class CallTranscription:
         if now - self.last_report < PROGRESS_INTERVAL_SECONDS:
             return
         self.last_report = now
-        if not self.call.report_progress(self.worker, self.best_fraction):
+        if not with_database_retry(
+            lambda: self.call.report_progress(self.worker, self.best_fraction)
+        ):
             raise LeaseLost
 
     def window_done(self, next_start: float) -> None:
-        if not self.call._update(self.call.holds_lease(self.worker), resume_at=next_start):
+        if not with_database_retry(
+            lambda: self.call._update(self.call.holds_lease(self.worker), resume_at=next_start)
+        ):
             raise LeaseLost
 
     @transaction.atomic

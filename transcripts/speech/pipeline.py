@@ -23,6 +23,7 @@ def transcribe_long(
     start: float = 0.0,
     on_progress: ProgressCallback | None = None,
     on_window_done: Callable[[float], None] | None = None,
+    window_seconds: float | None = None,
 ) -> Iterator[Segment]:
     """Transcribe `audio` from `start` seconds on, yielding segments with absolute times.
 
@@ -32,13 +33,14 @@ def transcribe_long(
     """
     total = len(audio) / SAMPLE_RATE
     position = max(0.0, start)
+    window = window_seconds or engine.window_seconds
     while position < total - 0.05:
-        window_end = min(position + engine.window_seconds, total)
-        if total - window_end < min(MIN_WINDOW_SECONDS, engine.window_seconds / 2):
+        window_end = min(position + window, total)
+        if total - window_end < min(MIN_WINDOW_SECONDS, window / 2):
             window_end = total
         last_window = window_end >= total
         keep_until = total if last_window else window_end - SEAM_SECONDS
-        window = audio[int(position * SAMPLE_RATE) : int(window_end * SAMPLE_RATE)]
+        samples = audio[int(position * SAMPLE_RATE) : int(window_end * SAMPLE_RATE)]
         offset = position
 
         def progress(seconds: float, offset: float = offset, cap: float = keep_until) -> None:
@@ -46,7 +48,7 @@ def transcribe_long(
                 on_progress(min(offset + seconds, cap))
 
         last_end = None
-        for segment in engine.transcribe(window, options, progress):
+        for segment in engine.transcribe(samples, options, progress):
             segment = segment.shifted(offset)
             if segment.end > keep_until and not last_window:
                 break
