@@ -59,14 +59,23 @@ class Cluster:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    def stop(self, timeout: float = 20) -> None:
+        """Stop as a deploy does: SIGTERM to the cluster, which stops its own workers."""
         if not self.alive:
             return
-        os.killpg(self.process.pid, sig)
+        os.kill(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.kill()
+
+    def kill(self) -> None:
+        """Kill -9 the cluster and every worker process it started, as a crash would."""
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.process.wait(10)
 
     def log(self) -> str:
