@@ -1,6 +1,6 @@
 # callscribe: `make run` starts a working portal on a fresh machine; `make test` runs every test.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
