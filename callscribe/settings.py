@@ -175,6 +175,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_MANIFEST = env_bool("STATICFILES_MANIFEST", not DEBUG)
 STORAGES = {
     # Audio is private: it is stored outside the static root and has no public URL. It is only
     # ever streamed by a view that checks the caller's team (transcripts.views.call_audio).
@@ -182,10 +183,12 @@ STORAGES = {
     # Hashed names let browsers cache static files for ever; they need `collectstatic` first.
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if env_bool("STATICFILES_MANIFEST", not DEBUG)
+        if STATICFILES_MANIFEST
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Without collected files, whitenoise serves them straight from the source folders.
+WHITENOISE_USE_FINDERS = not STATICFILES_MANIFEST
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = None
 
