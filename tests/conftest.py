@@ -107,3 +107,53 @@ def make_call(speech_sample):
         return call
 
     return make
+
+
+# A short discovery call as a dual-channel transcript: (channel, start, end, text). The rep is on
+# the left channel (0), the customer on the right; the customer cuts in at 19.5 s.
+DUAL_CALL_LINES = [
+    (0, 0.5, 3.0, "Hi Sarah, thanks for taking my call."),
+    (1, 3.5, 5.0, "Sure, happy to talk."),
+    (0, 5.5, 9.0, "What does your team use for call notes today?"),
+    (1, 9.5, 14.0, "We type them by hand, and the pricing of other tools is too high."),
+    (0, 14.5, 20.0, "Our plan costs forty dollars per user, with a discount for a contract."),
+    (1, 19.5, 23.0, "Could you send over a proposal?"),
+    (0, 23.5, 28.0, "Yes, I will schedule a demo as the next step."),
+]
+
+
+@pytest.fixture
+def make_dual_call(make_call):
+    """A transcribed dual-channel call of `team`, its analytics computed, without Whisper."""
+    from transcripts.models import Call
+
+    def make(team, user=None, title: str = "Discovery call with Initech", lines=None, **fields):
+        call = make_call(
+            team,
+            user,
+            title=title,
+            status=Call.Status.DONE,
+            duration=30.0,
+            channel_layout="dual",
+            rep_channel=team.rep_channel,
+            **fields,
+        )
+        for index, (channel, start, end, text) in enumerate(lines or DUAL_CALL_LINES):
+            call.segments.create(
+                index=index,
+                start=start,
+                end=end,
+                text=text,
+                channel=channel,
+                speaker=call.speaker_for_channel(channel),
+            )
+        call.refresh_analytics()
+        return call
+
+    return make
+
+
+@pytest.fixture
+def dual_call(acme, alice, make_dual_call):
+    """Alice's discovery call with Sarah, in Acme."""
+    return make_dual_call(acme, alice)

@@ -41,6 +41,21 @@ MATRIX = {
     "transcripts:team_switch": ("post", {v: 302 for v in VISITORS}),
     "transcripts:member_add": ("post", TEAM_MANAGER_ACTION),
     "transcripts:member_remove": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:call_export": ("get", CALL_VIEW),
+    "transcripts:call_insights": ("get", CALL_VIEW),
+    # Without htmx, the transcript's search box goes to the call page.
+    "transcripts:call_transcript": ("get", {**CALL_VIEW, MEMBER: 302, MANAGER: 302}),
+    "transcripts:segment_detail": ("get", CALL_VIEW),
+    "transcripts:segment_edit": ("get", CALL_VIEW),
+    "transcripts:segment_restore": ("post", CALL_ACTION),
+    "transcripts:call_speakers": ("post", CALL_ACTION),
+    "transcripts:call_swap_speakers": ("post", CALL_ACTION),
+    "transcripts:search": ("get", {**EVERYONE, ANON: 302}),
+    "transcripts:dashboard": ("get", {**EVERYONE, ANON: 302}),
+    "transcripts:team_recording": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:tracker_list": ("get", CALL_VIEW),
+    "transcripts:tracker_edit": ("get", CALL_VIEW),
+    "transcripts:tracker_delete": ("post", CALL_ACTION),
 }
 
 
@@ -81,6 +96,8 @@ def url_for(name: str, world) -> str:
         "uidb64": "MQ",
         "token": "not-a-token",
         "format": "txt",
+        "index": 0,
+        "tracker_id": world["team"].trackers.first().pk,
     }
     from django.urls import NoReverseMatch
 
@@ -91,6 +108,8 @@ def url_for(name: str, world) -> str:
         ["slug", "membership_id"],
         ["uidb64", "token"],
         ["uuid", "format"],
+        ["uuid", "index"],
+        ["slug", "tracker_id"],
     ):
         try:
             return reverse(name, kwargs={k: pattern_kwargs[k] for k in keys})
@@ -103,6 +122,8 @@ POST_DATA = {
     "transcripts:call_rename": {"title": "Renamed"},
     "transcripts:member_add": {"identifier": "dave@example.com", "role": "member"},
     "transcripts:team_switch": {"team": ""},
+    "transcripts:team_recording": {"rep_channel": "1"},
+    "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
 }
 
 

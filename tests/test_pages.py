@@ -68,7 +68,7 @@ def test_the_progress_fragment_stops_polling_with_the_transcript(
     assert response.status_code == 286
     body = response.content.decode()
     assert "Hi Sarah, thanks for your time." in body
-    assert "hx-trigger" not in body
+    assert "every 2s" not in body  # it stops polling
     assert "15.0× real time" in body
 
 

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -5,8 +6,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
+from .forms import PhrasesField
 from .health import queue_figures
-from .models import Call, ClusterHeartbeat, Membership, Segment, Team
+from .models import Call, ClusterHeartbeat, Membership, Segment, Team, Tracker
 
 
 class MembershipInline(admin.TabularInline):
@@ -20,14 +22,48 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["trackers_changed_at"]
     inlines = [MembershipInline]
+
+
+class TrackerAdminForm(forms.ModelForm):
+    phrases = PhrasesField()
+
+    class Meta:
+        model = Tracker
+        fields = ["team", "name", "phrases"]
+
+
+@admin.register(Tracker)
+class TrackerAdmin(admin.ModelAdmin):
+    form = TrackerAdminForm
+    list_display = ["name", "team", "phrase_list"]
+    list_filter = ["team"]
+    search_fields = ["name", "team__name"]
+    list_select_related = ["team"]
+
+    @admin.display(description="Phrases")
+    def phrase_list(self, tracker: Tracker) -> str:
+        return ", ".join(tracker.phrases)
+
+    # Calls are searched again for a changed tracker, however it was changed.
+    def save_model(self, request, tracker, form, change):
+        services.tracker_save(tracker=tracker)
+
+    def delete_model(self, request, tracker):
+        services.tracker_delete(tracker=tracker)
+
+    def delete_queryset(self, request, queryset):
+        for tracker in queryset.select_related("team"):
+            services.tracker_delete(tracker=tracker)
 
 
 class SegmentInline(admin.TabularInline):
     model = Segment
     extra = 0
-    fields = ["index", "start", "end", "speaker", "text", "avg_logprob", "no_speech_prob"]
-    readonly_fields = ["index", "start", "end", "avg_logprob", "no_speech_prob"]
+    fields = ["index", "start", "end", "speaker", "text", "original_text", "avg_logprob"]
+    # Speakers follow the call's channels and names (renamed on the call's page).
+    readonly_fields = ["index", "start", "end", "speaker", "original_text", "avg_logprob"]
     show_change_link = False
 
 
@@ -76,6 +112,11 @@ class CallAdmin(admin.ModelAdmin):
         "lease_expires_at",
         "attempts",
         "task_id",
+        "channel_layout",
+        "rep_channel",
+        "speaker_names",
+        "analytics_at",
+        "rep_talk_share",
     ]
     fieldsets = [
         (
@@ -102,6 +143,18 @@ class CallAdmin(admin.ModelAdmin):
             },
         ),
         ("Worker", {"fields": ["lease_owner", "lease_expires_at", "attempts", "task_id"]}),
+        (
+            "Speakers and analytics",
+            {
+                "fields": [
+                    "channel_layout",
+                    "rep_channel",
+                    "speaker_names",
+                    "analytics_at",
+                    "rep_talk_share",
+                ]
+            },
+        ),
     ]
     inlines = [SegmentInline]
     actions = ["retranscribe"]
@@ -110,6 +163,21 @@ class CallAdmin(admin.ModelAdmin):
         # Ops see at a glance whether the workers keep up.
         extra_context = {**(extra_context or {}), "queue": queue_figures()}
         return super().changelist_view(request, extra_context)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Segment:
+            for line in formset.forms:
+                if line.instance.pk and "text" in line.changed_data:
+                    # Keep what Whisper heard, as a correction on the call's page does.
+                    line.instance.original_text = (
+                        line.instance.original_text or line.initial["text"]
+                    )
+        super().save_formset(request, form, formset, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if form.instance.status == Call.Status.DONE:
+            form.instance.refresh_analytics()
 
     @admin.display(description="Recording")
     def recording(self, call: Call) -> str:

@@ -7,12 +7,68 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F, Q
-from django.db.models.signals import post_delete
+from django.db.models.functions import Lower
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
+
+from . import analytics as call_analytics
+from . import speakers
+from .speakers import REP, ROLES
+
+
+class Channel(models.IntegerChoices):
+    LEFT = 0, "Left"
+    RIGHT = 1, "Right"
+
+
+# Every new team starts with these, so a first call already shows tracker hits; teams edit them.
+# Phrases match whole words, so plurals are listed too.
+DEFAULT_TRACKERS: dict[str, list[str]] = {
+    "Competitors": [
+        "competitor",
+        "competitors",
+        "alternative",
+        "alternatives",
+        "other vendor",
+        "other vendors",
+        "compare",
+        "comparing",
+        "switch from",
+        "currently using",
+    ],
+    "Pricing": [
+        "price",
+        "prices",
+        "pricing",
+        "cost",
+        "costs",
+        "budget",
+        "discount",
+        "per user",
+        "per seat",
+        "per month",
+        "contract",
+        "quote",
+        "expensive",
+    ],
+    "Next steps": [
+        "next step",
+        "next steps",
+        "follow up",
+        "schedule",
+        "demo",
+        "calendar invite",
+        "send over",
+        "proposal",
+        "trial",
+        "next week",
+    ],
+}
 
 
 class Team(models.Model):
@@ -22,6 +78,18 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    rep_channel = models.PositiveSmallIntegerField(
+        "rep's channel",
+        choices=Channel.choices,
+        default=Channel.LEFT,
+        help_text=(
+            "Where your dialer records the rep in a stereo recording; the customer is on the "
+            "other channel. Applies to new calls: swap the speakers on a call to fix one "
+            "transcribed before."
+        ),
+    )
+    # Analytics computed before this are out of date (see Call.analytics_stale).
+    trackers_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -31,6 +99,10 @@ class Team(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("transcripts:team_detail", args=[self.slug])
+
+    def add_default_trackers(self) -> None:
+        for name, phrases in DEFAULT_TRACKERS.items():
+            Tracker.objects.get_or_create(team=self, name=name, defaults={"phrases": phrases})
 
     def is_manager(self, user) -> bool:
         return self.memberships.filter(user=user, role=Membership.Role.MANAGER).exists()
@@ -80,6 +152,14 @@ class CallQuerySet(models.QuerySet):
 
     def unfinished(self) -> CallQuerySet:
         return self.filter(status__in=[Call.Status.QUEUED, Call.Status.PROCESSING])
+
+
+class ChannelLayout(models.TextChoices):
+    UNKNOWN = "", "Not analysed"
+    MONO = speakers.Layout.MONO, "mono recording"
+    SAME = speakers.Layout.SAME, "both channels carry the same audio"
+    ONE_SIDED = speakers.Layout.ONE_SIDED, "only one channel has speech"
+    DUAL = speakers.Layout.DUAL, "one speaker per channel"
 
 
 class Call(models.Model):
@@ -147,6 +227,19 @@ class Call(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
 
+    # Speakers: a dual-channel call has the rep on one channel and the customer on the other.
+    channel_layout = models.CharField(max_length=10, choices=ChannelLayout.choices, blank=True)
+    # Copied from the team when the call is first transcribed; swap_speakers() flips it.
+    rep_channel = models.PositiveSmallIntegerField(choices=Channel.choices, null=True, blank=True)
+    # Role ("Rep", "Customer") -> the name people gave that speaker on this call.
+    speaker_names = models.JSONField(default=dict, blank=True)
+
+    # analytics.analyse() of the transcript, kept up to date by refresh_analytics().
+    analytics = models.JSONField(null=True, blank=True)
+    analytics_at = models.DateTimeField(null=True, blank=True)
+    # The rep's share of the talk time, copied out of the analytics for the dashboard.
+    rep_talk_share = models.FloatField(null=True, blank=True)
+
     objects = CallQuerySet.as_manager()
 
     class Meta:
@@ -200,6 +293,118 @@ class Call(models.Model):
     @property
     def transcript_text(self) -> str:
         return " ".join(segment.text for segment in self.segments.all())
+
+    # --- speakers and analytics -----------------------------------------------------------
+
+    @property
+    def has_speakers(self) -> bool:
+        """Whether the transcript tells the rep from the customer (a dual-channel call)."""
+        return self.channel_layout == ChannelLayout.DUAL and self.rep_channel is not None
+
+    @property
+    def speakers_note(self) -> str:
+        """Why a transcript has one unlabelled speaker; "" when speakers are separated."""
+        if self.has_speakers:
+            return ""
+        if self.channel_layout:
+            return f"Speakers not separated: {self.get_channel_layout_display()}"
+        return "Speakers not separated: transcribed before speakers were detected"
+
+    def speaker_name(self, role: str) -> str:
+        """What this call calls the speaker in `role`: a name people gave, or the role."""
+        return (self.speaker_names or {}).get(role) or role
+
+    def speaker_for_channel(self, channel: int | None) -> str:
+        if not self.has_speakers or channel is None:
+            return ""
+        return self.speaker_name(speakers.role(channel, self.rep_channel))
+
+    def rename_speakers(self, names: dict[str, str]) -> None:
+        """Give the rep and the customer names on this call; a blank name restores the role.
+
+        Segments carry the names themselves, so exports, search and analytics all see them.
+        """
+        if not self.has_speakers:
+            raise ValidationError("This call's speakers are not separated.")
+        cleaned = {role: " ".join((names.get(role) or "").split())[:100] for role in ROLES}
+        if len({(cleaned[role] or role).casefold() for role in ROLES}) < len(ROLES):
+            raise ValidationError("The two speakers need different names.")
+        given = {role: name for role, name in cleaned.items() if name and name != role}
+        with transaction.atomic():
+            self.speaker_names = given
+            self.save(update_fields=["speaker_names"])
+            self.relabel_speakers()
+            self.refresh_analytics()
+
+    def swap_speakers(self) -> None:
+        """The rep was on the other channel: exchange the two speakers on this call."""
+        if not self.has_speakers:
+            return
+        with transaction.atomic():
+            self.rep_channel = 1 - self.rep_channel
+            self.save(update_fields=["rep_channel"])
+            self.relabel_speakers()
+            self.refresh_analytics()
+
+    def relabel_speakers(self) -> None:
+        """Write each segment's speaker from its channel, the rep's channel and the names."""
+        for channel in (Channel.LEFT, Channel.RIGHT):
+            self.segments.filter(channel=channel).update(speaker=self.speaker_for_channel(channel))
+
+    def put_segments_in_time_order(self) -> None:
+        """Number the segments in time order: the two channels of a call are transcribed one
+        after the other, and the transcript reads by index."""
+        segments = list(self.segments.order_by("start", "channel", "index").only("pk", "index"))
+        moved = [s for position, s in enumerate(segments) if s.index != position]
+        if not moved:
+            return
+        with transaction.atomic():
+            # Out of the way first: (call, index) is unique at every step of the update.
+            clear = max(s.index for s in segments) + 1
+            Segment.objects.filter(pk__in=[s.pk for s in moved]).update(index=F("index") + clear)
+            for position, segment in enumerate(segments):
+                segment.index = position
+            Segment.objects.bulk_update(moved, ["index"], batch_size=500)
+
+    @property
+    def analytics_stale(self) -> bool:
+        """A finished transcript whose analytics are missing, or older than the team's trackers."""
+        if self.status != self.Status.DONE:
+            return False
+        if self.analytics is None or self.analytics_at is None:
+            return True
+        changed = self.team.trackers_changed_at
+        return changed is not None and self.analytics_at < changed
+
+    def refresh_analytics(self) -> None:
+        """Compute the analytics of the transcript as it is now, with the team's trackers."""
+        # Taken before the trackers are read: a tracker changed meanwhile makes these stale.
+        now = timezone.now()
+        segments = list(self.segments.all())
+        trackers = {tracker.name: tracker for tracker in self.team.trackers.all()}
+        result = call_analytics.analyse(
+            segments, self.duration or 0.0, {name: t.phrases for name, t in trackers.items()}
+        )
+        rep_share = None
+        if self.has_speakers:
+            rep = self.speaker_name(REP)
+            shares = {entry["name"]: entry["talk_share"] for entry in result["speakers"]}
+            rep_share = shares.get(rep, 0.0)
+        hits = [
+            TrackerHit(
+                call=self,
+                tracker=trackers[hit["tracker"]],
+                segment=segments[hit["segment"]],
+                phrase=hit["phrase"][:200],
+                speaker=hit["speaker"][:100],
+                start=hit["start"],
+            )
+            for hit in result["tracker_hits"]
+        ]
+        with transaction.atomic():
+            self._update(None, analytics=result, analytics_at=now, rep_talk_share=rep_share)
+            self.tracker_hits.all().delete()
+            TrackerHit.objects.bulk_create(hits)
 
     # --- state transitions, used by the worker, the admin and tests alike ---------------------
 
@@ -275,6 +480,11 @@ class Call(models.Model):
             lease_expires_at=now + self.lease_length(),
         )
 
+    def record_channels(self, worker: str, *, layout: str, rep_channel: int | None) -> bool:
+        return self._update(
+            self.holds_lease(worker), channel_layout=layout, rep_channel=rep_channel
+        )
+
     def record_engine(self, worker: str, description: dict, options: dict) -> bool:
         return self._update(
             self.holds_lease(worker),
@@ -342,6 +552,10 @@ class Call(models.Model):
                 lease_owner="",
                 lease_expires_at=None,
                 attempts=0,
+                channel_layout="",
+                analytics=None,
+                analytics_at=None,
+                rep_talk_share=None,
             )
 
 
@@ -361,6 +575,10 @@ class Segment(models.Model):
     end = models.FloatField()
     text = models.TextField()
     speaker = models.CharField(max_length=100, blank=True)
+    # Which channel it was heard on, for a dual-channel call; None when channels were mixed.
+    channel = models.PositiveSmallIntegerField(choices=Channel.choices, null=True, blank=True)
+    # What Whisper heard, kept when a person corrects the text; "" while it is unedited.
+    original_text = models.TextField(blank=True)
     # Whisper's confidence figures for the segment.
     avg_logprob = models.FloatField(null=True, blank=True)
     no_speech_prob = models.FloatField(null=True, blank=True)
@@ -382,6 +600,84 @@ class Segment(models.Model):
         import math
 
         return math.exp(self.avg_logprob) if self.avg_logprob is not None else None
+
+    @property
+    def is_edited(self) -> bool:
+        return bool(self.original_text) and self.original_text != self.text
+
+    def edit_text(self, text: str) -> bool:
+        """Correct what Whisper heard, keeping its version. Returns whether the text changed."""
+        text = " ".join(text.split())
+        if not text:
+            raise ValidationError("A line cannot be empty.")
+        if text == self.text:
+            return False
+        if not self.original_text:
+            self.original_text = self.text
+        if text == self.original_text:
+            self.original_text = ""
+        self.text = text
+        self.save(update_fields=["text", "original_text"])
+        return True
+
+    def restore_text(self) -> bool:
+        """Go back to what Whisper heard."""
+        if not self.original_text:
+            return False
+        self.text, self.original_text = self.original_text, ""
+        self.save(update_fields=["text", "original_text"])
+        return True
+
+
+class Tracker(models.Model):
+    """Phrases a team wants to hear about (competitors, pricing, next steps), found in every
+    call's transcript."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="trackers")
+    name = models.CharField(max_length=60)
+    phrases = models.JSONField(
+        default=list, blank=True, help_text="Whole words or phrases; case does not matter."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "team",
+                name="one_tracker_name_per_team",
+                violation_error_message="The team already has a tracker with this name.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrackerHit(models.Model):
+    """A tracker's phrase said in a call. The same hits are in Call.analytics; these rows let
+    the database count and search them across calls."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="tracker_hits")
+    tracker = models.ForeignKey(Tracker, on_delete=models.CASCADE, related_name="hits")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="tracker_hits")
+    phrase = models.CharField(max_length=200)
+    speaker = models.CharField(max_length=100, blank=True)
+    start = models.FloatField()
+
+    class Meta:
+        ordering = ["call", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.tracker}: {self.phrase!r} at {self.start:.1f} s"
+
+
+@receiver(post_save, sender=Team)
+def add_default_trackers(sender, instance: Team, created: bool, raw: bool = False, **kwargs):
+    # However a team is made (the portal, the admin, ensure_admin), it starts with trackers.
+    if created and not raw:
+        instance.add_default_trackers()
 
 
 class ClusterHeartbeat(models.Model):

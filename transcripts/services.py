@@ -11,7 +11,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Call, Membership, Team
+from .models import Call, Membership, Segment, Team, Tracker
 from .speech import audio
 from .speech.base import DecodeOptions, EngineSpec, TranscriptionError
 
@@ -211,3 +211,62 @@ def member_remove(*, membership: Membership) -> None:
     ):
         raise ValidationError("A team needs a manager: make someone else manager first.")
     membership.delete()
+
+
+# --- Transcript corrections and trackers ------------------------------------------------------
+
+
+def segment_edit(*, segment: Segment, text: str) -> bool:
+    """Correct a line of a transcript (Whisper's version is kept); the analytics follow."""
+    with transaction.atomic():
+        changed = segment.edit_text(text)
+        if changed:
+            segment.call.refresh_analytics()
+    return changed
+
+
+def segment_restore(*, segment: Segment) -> bool:
+    """Put back what Whisper heard."""
+    with transaction.atomic():
+        changed = segment.restore_text()
+        if changed:
+            segment.call.refresh_analytics()
+    return changed
+
+
+def tracker_save(*, tracker: Tracker) -> None:
+    with transaction.atomic():
+        tracker.save()
+        trackers_changed(tracker.team)
+
+
+def tracker_delete(*, tracker: Tracker) -> None:
+    with transaction.atomic():
+        tracker.delete()
+        trackers_changed(tracker.team)
+
+
+def trackers_changed(team: Team) -> None:
+    """The team's trackers changed, so every call's hits must be found again.
+
+    A worker goes through the team's calls (there may be thousands); until it gets to a call,
+    the call's page recomputes it when someone opens it (see Call.analytics_stale).
+    """
+    from django_q.tasks import async_task
+
+    team.trackers_changed_at = timezone.now()
+    team.save(update_fields=["trackers_changed_at"])
+    transaction.on_commit(
+        lambda: async_task(
+            "transcripts.tasks.refresh_team_analytics",
+            team.pk,
+            task_name=f"analytics {team.slug} at {timezone.now():%H:%M:%S.%f}",
+            group="analytics",
+        )
+    )
+
+
+def call_ensure_analytics(call: Call) -> None:
+    """Compute a finished call's analytics if they are missing or older than its trackers."""
+    if call.analytics_stale:
+        call.refresh_analytics()

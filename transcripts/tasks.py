@@ -9,13 +9,14 @@ import time
 import uuid
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import services
-from .models import Call, ClusterHeartbeat, Segment
+from . import services, speakers
+from .models import Call, ClusterHeartbeat, Segment, Team
 from .speech import audio
 from .speech.base import SAMPLE_RATE, TranscriptionError
 from .speech.engines import load_engine
@@ -90,18 +91,28 @@ class CallTranscription:
         self.worker = worker
         self.last_report = 0.0
         self.best_fraction = 0.0
+        # The track being transcribed: its channel (None for one voice), speaker and its start
+        # in the seconds of work that resume_at and the progress count.
+        self.channel: int | None = None
+        self.speaker = ""
+        self.offset = 0.0
 
     def run(self) -> None:
         started = time.monotonic()
-        samples = audio.decode(self.call.audio.path, max_seconds=settings.MAX_AUDIO_HOURS * 3600)
-        duration = len(samples) / SAMPLE_RATE
+        channels = audio.decode(
+            self.call.audio.path, mono=False, max_seconds=settings.MAX_AUDIO_HOURS * 3600
+        )
+        duration = channels.shape[1] / SAMPLE_RATE
         if duration < 0.1:
             raise TranscriptionError(audio.UNREADABLE)
+        tracks = self.split_speakers(channels)
+        del channels
 
         # An earlier run died: keep the windows it finished, drop the segments of the window it
-        # was in, and carry on from there (see Call.resume_at).
-        resume_from = self.call.resume_at
-        self.call.segments.filter(end__gt=resume_from).delete()
+        # was in, and carry on from there (see Call.resume_at). The channels of a dual-channel
+        # call are transcribed one after the other, so resume_at and the progress count the
+        # seconds of both: the first channel's, then the second's.
+        resume_from = self.forget_unfinished_window(tracks, duration)
         last = self.call.segments.aggregate(index=Max("index"))["index"]
         self.next_index = last + 1 if last is not None else 0
 
@@ -112,34 +123,73 @@ class CallTranscription:
         )
         if not with_database_retry(
             lambda: self.call.start_transcribing(
-                self.worker, duration=duration, resumed_from=resume_from
+                self.worker, duration=duration, resumed_from=resume_from / len(tracks)
             )
         ):
             raise LeaseLost
-        self.duration = duration
-        for segment in transcribe_long(
-            engine,
-            samples,
-            options,
-            start=resume_from,
-            window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
-            on_progress=self.on_progress,
-            on_window_done=self.window_done,
-        ):
-            with_database_retry(lambda segment=segment: self.save_segment(segment))
+        # Seconds of audio to transcribe: the call's length once per channel transcribed.
+        self.work_seconds = duration * len(tracks)
+        for number, (channel, samples) in enumerate(tracks):
+            self.offset = number * duration
+            self.channel = channel
+            self.speaker = self.call.speaker_for_channel(channel)
+            for segment in transcribe_long(
+                engine,
+                samples,
+                options,
+                start=min(max(0.0, resume_from - self.offset), duration),
+                window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
+                on_progress=self.on_progress,
+                on_window_done=self.window_done,
+            ):
+                with_database_retry(lambda segment=segment: self.save_segment(segment))
 
         with_database_retry(
             lambda: self.call._update(self.call.holds_lease(self.worker), stage=Call.Stage.SAVING)
         )
+        with_database_retry(self.save_transcript)
         seconds = time.monotonic() - started
         if not with_database_retry(
             lambda: self.call.finish(self.worker, processing_seconds=seconds)
         ):
             raise LeaseLost
 
+    def split_speakers(self, channels: np.ndarray) -> list[tuple[int | None, np.ndarray]]:
+        """What to transcribe: each channel alone when the rep and the customer are on their
+        own channels (with the channel it is), else the recording as one voice (None)."""
+        report = speakers.detect_layout(channels, SAMPLE_RATE)
+        rep_channel = self.call.rep_channel
+        if report.is_dual and rep_channel is None:
+            rep_channel = self.call.team.rep_channel
+        if not with_database_retry(
+            lambda: self.call.record_channels(
+                self.worker, layout=report.layout, rep_channel=rep_channel
+            )
+        ):
+            raise LeaseLost
+        if report.is_dual:
+            speakers.mute_crosstalk(channels, SAMPLE_RATE)
+            return [(0, channels[0]), (1, channels[1])]
+        return [(None, speakers.mixdown(channels))]
+
+    def forget_unfinished_window(self, tracks: list, duration: float) -> float:
+        """Delete the segments of the window an earlier run died in; where to resume."""
+        dual = tracks[0][0] is not None
+        # Segments from a run that heard the channels differently cannot be carried on from.
+        if self.call.segments.filter(channel__isnull=dual).exists():
+            self.call.segments.all().delete()
+            return 0.0
+        resume_from = self.call.resume_at
+        for number, (channel, _) in enumerate(tracks):
+            self.call.segments.filter(
+                channel=channel, end__gt=resume_from - number * duration
+            ).delete()
+        return resume_from
+
     def on_progress(self, seconds: float) -> None:
         # Engines may step back a little at a window seam; the bar never does.
-        self.best_fraction = max(self.best_fraction, min(1.0, seconds / self.duration))
+        seconds += self.offset
+        self.best_fraction = max(self.best_fraction, min(1.0, seconds / self.work_seconds))
         now = time.monotonic()
         if now - self.last_report < PROGRESS_INTERVAL_SECONDS:
             return
@@ -150,8 +200,9 @@ class CallTranscription:
             raise LeaseLost
 
     def window_done(self, next_start: float) -> None:
+        resume_at = self.offset + next_start
         if not with_database_retry(
-            lambda: self.call._update(self.call.holds_lease(self.worker), resume_at=next_start)
+            lambda: self.call._update(self.call.holds_lease(self.worker), resume_at=resume_at)
         ):
             raise LeaseLost
 
@@ -167,6 +218,8 @@ class CallTranscription:
             start=round(segment.start, 3),
             end=round(segment.end, 3),
             text=segment.text,
+            channel=self.channel,
+            speaker=self.speaker,
             avg_logprob=segment.avg_logprob,
             no_speech_prob=segment.no_speech_prob,
             compression_ratio=segment.compression_ratio,
@@ -176,6 +229,14 @@ class CallTranscription:
             ],
         )
         self.next_index += 1
+
+    @transaction.atomic
+    def save_transcript(self) -> None:
+        """Put the two channels' segments in time order and compute the analytics."""
+        if not self.call.heartbeat(self.worker):
+            raise LeaseLost
+        self.call.put_segments_in_time_order()
+        self.call.refresh_analytics()
 
 
 def reap_stale_calls() -> int:
@@ -225,3 +286,25 @@ def reap_stale_calls() -> int:
         services.call_enqueue(call)
         reaped += 1
     return reaped
+
+
+def refresh_team_analytics(team_id: int) -> int:
+    """Recompute the analytics of a team's finished calls that are older than its trackers.
+    Queued by services.trackers_changed(); returns how many calls it recomputed."""
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        return 0
+    stale = team.calls.filter(status=Call.Status.DONE)
+    if team.trackers_changed_at is not None:
+        stale = stale.filter(
+            Q(analytics_at__isnull=True) | Q(analytics_at__lt=team.trackers_changed_at)
+        )
+    else:
+        stale = stale.filter(analytics_at__isnull=True)
+    refreshed = 0
+    # Newest first: those are the calls people are looking at.
+    for call in stale.order_by("-created_at").iterator(chunk_size=100):
+        call.team = team
+        call.refresh_analytics()
+        refreshed += 1
+    return refreshed

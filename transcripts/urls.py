@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import calls, teams
+from .views import analysis, calls, dashboard, export, search, speakers, teams, trackers, transcript
 
 app_name = "transcripts"
 
@@ -15,6 +15,23 @@ urlpatterns = [
     path("calls/<uuid:uuid>/cancel/", calls.call_cancel, name="call_cancel"),
     path("calls/<uuid:uuid>/rename/", calls.call_rename, name="call_rename"),
     path("calls/<uuid:uuid>/delete/", calls.call_delete, name="call_delete"),
+    # A transcribed call: its analysis, speakers, lines and exports.
+    path("calls/<uuid:uuid>/insights/", analysis.call_insights, name="call_insights"),
+    path("calls/<uuid:uuid>/transcript/", transcript.call_transcript, name="call_transcript"),
+    path("calls/<uuid:uuid>/lines/<int:index>/", transcript.segment_detail, name="segment_detail"),
+    path("calls/<uuid:uuid>/lines/<int:index>/edit/", transcript.segment_edit, name="segment_edit"),
+    path(
+        "calls/<uuid:uuid>/lines/<int:index>/restore/",
+        transcript.segment_restore,
+        name="segment_restore",
+    ),
+    path("calls/<uuid:uuid>/speakers/", speakers.call_speakers, name="call_speakers"),
+    path(
+        "calls/<uuid:uuid>/speakers/swap/", speakers.call_swap_speakers, name="call_swap_speakers"
+    ),
+    path("calls/<uuid:uuid>/export/<str:format>/", export.call_export, name="call_export"),
+    path("search/", search.search, name="search"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("teams/switch/", teams.team_switch, name="team_switch"),
     path("teams/<slug:slug>/", teams.team_detail, name="team_detail"),
     path("teams/<slug:slug>/members/", teams.member_add, name="member_add"),
@@ -22,5 +39,15 @@ urlpatterns = [
         "teams/<slug:slug>/members/<int:membership_id>/remove/",
         teams.member_remove,
         name="member_remove",
+    ),
+    path("teams/<slug:slug>/recording/", speakers.team_recording, name="team_recording"),
+    path("teams/<slug:slug>/trackers/", trackers.tracker_list, name="tracker_list"),
+    path(
+        "teams/<slug:slug>/trackers/<int:tracker_id>/", trackers.tracker_edit, name="tracker_edit"
+    ),
+    path(
+        "teams/<slug:slug>/trackers/<int:tracker_id>/delete/",
+        trackers.tracker_delete,
+        name="tracker_delete",
     ),
 ]

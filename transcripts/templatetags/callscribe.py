@@ -1,4 +1,8 @@
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from transcripts.selectors import term_patterns
 
 register = template.Library()
 
@@ -27,3 +31,35 @@ def span(seconds: float | None) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """A 0..1 share for people: 0.4312 -> "43%"."""
+    if share is None:
+        return "–"
+    return f"{round(share * 100)}%"
+
+
+@register.filter
+def css_percent(share: float | None) -> str:
+    """A 0..1 share for a CSS length, never localised: 0.4312 -> "43.12"."""
+    return f"{max(0.0, min(1.0, share or 0.0)) * 100:.2f}"
+
+
+@register.filter
+def highlight(text: str, query: str) -> SafeString:
+    """The text, escaped, with the words of a search query in <mark>."""
+    patterns = term_patterns(query or "")
+    text = str(text)
+    if not patterns:
+        return escape(text)
+    spans = sorted(match.span() for pattern in patterns for match in pattern.finditer(text))
+    pieces, position = [], 0
+    for start, end in spans:
+        if start < position:  # overlapping matches: the first one wins
+            continue
+        pieces += [escape(text[position:start]), "<mark>", escape(text[start:end]), "</mark>"]
+        position = end
+    pieces.append(escape(text[position:]))
+    return mark_safe("".join(pieces))

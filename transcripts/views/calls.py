@@ -11,9 +11,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from .. import selectors, services
-from ..forms import CallTitleForm, UploadForm
+from ..forms import CallFilterForm, CallTitleForm, UploadForm
 from ..media import serve_audio
 from ..uploads import too_large_response
+from .analysis import transcript_context
+
+# The call list's sortable columns: (label, sort key as in selectors.CALL_SORTS, the order of
+# a first click: dates and lengths newest and longest first, titles A to Z).
+LIST_COLUMNS = [
+    ("Call", "title", "title"),
+    ("Uploaded", "created", "-created"),
+    ("Length", "duration", "-duration"),
+    ("Status", "status", "status"),
+]
 
 
 @require_GET
@@ -22,8 +32,39 @@ def call_list(request: HttpRequest) -> HttpResponse:
     team = selectors.active_team(request)
     if team:
         calls = calls.filter(team=team)
+    form = CallFilterForm(request.GET, uploaders=selectors.uploaders_for_user(request.user))
+    filters = form.filters()
+    calls = selectors.filter_calls(calls, **filters)
     page = Paginator(calls, 25).get_page(request.GET.get("page"))
-    return render(request, "transcripts/call_list.html", {"page": page, "calls": page.object_list})
+    context = {
+        "page": page,
+        "calls": page.object_list,
+        "form": form,
+        "sort": filters["sort"],
+        "filtered": any(
+            request.GET.get(name) for name in ("status", "uploader", "date_from", "date_to")
+        ),
+        "columns": _sort_links(filters["sort"]),
+    }
+    return render(request, "transcripts/call_list.html", context)
+
+
+def _sort_links(current: str) -> list[dict]:
+    """Each column's header: a click sorts by it, and a second click reverses the order."""
+    links = []
+    for label, key, first in LIST_COLUMNS:
+        active = current.lstrip("-") == key
+        following = {key: f"-{key}", f"-{key}": key}.get(current, first)
+        links.append(
+            {
+                "label": label,
+                "key": key,
+                "sort": following,
+                "active": active,
+                "descending": active and current.startswith("-"),
+            }
+        )
+    return links
 
 
 @require_http_methods(["GET", "POST"])
@@ -54,7 +95,11 @@ def call_upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = selectors.call_for_user(request.user, uuid)
-    context = {"call": call, "can_change": call.can_change(request.user)}
+    context = {
+        "call": call,
+        "can_change": call.can_change(request.user),
+        **transcript_context(request, call),
+    }
     return render(request, "transcripts/call_detail.html", context)
 
 
@@ -62,7 +107,8 @@ def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
 def call_progress(request: HttpRequest, uuid: UUID) -> HttpResponse:
     """The call's status fragment, polled by the call page until the call is finished."""
     call = selectors.call_for_user(request.user, uuid)
-    response = render(request, "transcripts/_call_status.html", {"call": call})
+    context = {"call": call, **transcript_context(request, call)}
+    response = render(request, "transcripts/_call_status.html", context)
     return _stop_polling_when_finished(call, response)
 
 

@@ -1,0 +1,64 @@
+"""A transcribed call's analysis: the timeline, talk ratio and analytics panel of its page."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from .. import insights, selectors, services
+from ..exports import EXPORT_FORMATS
+from ..models import Call
+
+
+def transcript_context(request: HttpRequest, call: Call) -> dict:
+    """What the page of a transcribed call shows below the player (empty until it is done).
+
+    Used by the call page and by the progress fragment that replaces itself with the
+    transcript when the call finishes, so both render the same markup.
+    """
+    if call.status != Call.Status.DONE:
+        return {}
+    services.call_ensure_analytics(call)
+    segments = list(call.segments.all())
+    return {
+        **search_context(request, segments),
+        **insights_context(call, segments),
+        "export_formats": list(EXPORT_FORMATS),
+    }
+
+
+def search_context(request: HttpRequest, segments: list) -> dict:
+    """The transcript's lines, those matching the search box (?q=) marked as `matched`."""
+    query = request.GET.get("q", "").strip()[:200]
+    patterns = selectors.term_patterns(query)
+    for segment in segments:
+        segment.matched = selectors.text_matches(segment.text, patterns)
+    return {
+        "segments": segments,
+        "q": query,
+        "match_count": sum(segment.matched for segment in segments),
+    }
+
+
+def insights_context(call: Call, segments: list) -> dict:
+    analytics = call.analytics or {}
+    return {
+        "analytics": analytics,
+        "timeline": insights.timeline(call, segments, analytics),
+        "speaker_stats": insights.speaker_stats(call, analytics),
+        "best_rep_share": selectors.BEST_REP_TALK_SHARE,
+    }
+
+
+@require_GET
+def call_insights(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    """The timeline and analytics panel alone: htmx reloads them after a correction."""
+    call = selectors.call_for_user(request.user, uuid)
+    if call.status != Call.Status.DONE:
+        return HttpResponse(status=204)
+    services.call_ensure_analytics(call)
+    context = {"call": call, **insights_context(call, list(call.segments.all()))}
+    return render(request, "transcripts/_insights.html", context)
