@@ -242,6 +242,8 @@ CALL_LEASE_SECONDS = env_int("CALL_LEASE_SECONDS", 120)
 # Audio is transcribed in windows of this many seconds (0: the engine's default, 5-10 min).
 # A worker that dies loses at most the window it was in.
 WHISPER_WINDOW_SECONDS = env_int("WHISPER_WINDOW_SECONDS", 0)
+# Transcription runs at this lower CPU priority (nice), so web requests win the cores.
+WORKER_NICENESS = env_int("WORKER_NICENESS", 10)
 # A call whose worker died this many times (killed, out of memory) fails instead of retrying.
 MAX_TRANSCRIPTION_ATTEMPTS = env_int("MAX_TRANSCRIPTION_ATTEMPTS", 3)
 Q_CLUSTER = {

@@ -27,6 +27,8 @@ def speech_script() -> str:
 @pytest.fixture(autouse=True)
 def test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Tasks run inside the test process here: it keeps its priority.
+    settings.WORKER_NICENESS = 0
     # A deliberately slow password hash costs ~0.15 s a user; tests need no protection.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Login throttling has tests of its own; elsewhere it would only count failed logins.

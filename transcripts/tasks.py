@@ -60,8 +60,21 @@ def worker_id() -> str:
     return f"{tag + ':' if tag else ''}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def yield_cpu_to_the_web() -> None:
+    """Run this worker process at a lower CPU priority, once: on a machine that also serves the
+    web, pages stay fast while calls are transcribed (docs/benchmarks.md has the figures)."""
+    global _priority_lowered
+    if not _priority_lowered and settings.WORKER_NICENESS:
+        os.nice(settings.WORKER_NICENESS)
+    _priority_lowered = True
+
+
+_priority_lowered = False
+
+
 def transcribe_call(call_id: int) -> str:
     """Transcribe one call, unless another worker already has it. Returns what happened."""
+    yield_cpu_to_the_web()
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         return "deleted"
