@@ -28,6 +28,7 @@ MATRIX = {
     "password_reset_confirm": ("get", EVERYONE),
     "password_reset_complete": ("get", EVERYONE),
     "transcripts:call_list": ("get", {**EVERYONE, ANON: 302}),
+    "transcripts:settings": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:call_upload": ("get", {**EVERYONE, ANON: 302, STAFF: 302}),
     "transcripts:call_detail": ("get", CALL_VIEW),
     "transcripts:call_progress": ("get", {**CALL_VIEW, MEMBER: 286, MANAGER: 286}),

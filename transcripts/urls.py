@@ -1,11 +1,23 @@
 from django.urls import path
 
-from .views import analysis, calls, dashboard, export, search, speakers, teams, trackers, transcript
+from .views import (
+    analysis,
+    calls,
+    configuration,
+    dashboard,
+    export,
+    search,
+    speakers,
+    teams,
+    trackers,
+    transcript,
+)
 
 app_name = "transcripts"
 
 urlpatterns = [
     path("", calls.call_list, name="call_list"),
+    path("settings/", configuration.transcription_settings, name="settings"),
     path("calls/upload/", calls.call_upload, name="call_upload"),
     path("calls/<uuid:uuid>/", calls.call_detail, name="call_detail"),
     path("calls/<uuid:uuid>/progress/", calls.call_progress, name="call_progress"),

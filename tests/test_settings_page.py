@@ -1,0 +1,33 @@
+"""The settings page says which engine transcribes, and plainly whether audio leaves the server."""
+
+from django.urls import reverse
+
+URL = reverse("transcripts:settings")
+
+
+def test_it_says_audio_stays_with_a_local_engine(client_for, alice, settings):
+    settings.WHISPER_ENGINE = "faster"
+    page = client_for(alice).get(URL).content.decode()
+    assert "Audio stays on this server" in page
+    assert 'id="engine">faster' in page
+
+
+def test_it_warns_that_audio_leaves_with_the_api_engine(client_for, alice, settings):
+    settings.WHISPER_ENGINE = "api"
+    settings.OPENAI_API_KEY = "sk-test"
+    page = client_for(alice).get(URL).content.decode()
+    assert "the audio of every call leaves this" in page
+    assert "sk-test" not in page
+
+
+def test_auto_never_picks_the_api(client_for, alice, settings):
+    settings.WHISPER_ENGINE = "auto"
+    settings.OPENAI_API_KEY = "sk-test"
+    page = client_for(alice).get(URL).content.decode()
+    assert "Audio stays on this server" in page
+
+
+def test_it_explains_an_unknown_engine(client_for, alice, settings):
+    settings.WHISPER_ENGINE = "whisperx"
+    page = client_for(alice).get(URL).content.decode()
+    assert "Unknown WHISPER_ENGINE" in page
