@@ -149,3 +149,14 @@ def test_search_terms_keep_quoted_phrases_and_drop_operators():
         "pricing",
         "demo",
     ]
+
+
+def test_a_line_matching_for_several_reasons_is_listed_and_counted_once(alice, dual_call):
+    # "pricing" is said on one line, and that line and another hold phrases of the Pricing
+    # tracker ("pricing", "per user", "discount", "contract").
+    (result,) = selectors.search_calls(alice, "pricing")
+    assert [line.text[:20] for line in result.lines] == [
+        "We type them by hand",
+        "Our plan costs forty",
+    ]
+    assert result.line_count == 2

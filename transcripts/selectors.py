@@ -162,6 +162,18 @@ class SearchResult:
     title_match: bool = False
     speakers: list[str] = field(default_factory=list)
     score: float = 0.0
+    # The lines listed so far, by segment: a line that matches for several reasons (its words
+    # and a tracker's phrase, or several phrases) is listed and counted once.
+    by_segment: dict[int, SearchLine] = field(default_factory=dict)
+
+    def add_line(self, segment_id: int, line: SearchLine) -> SearchLine:
+        if segment_id in self.by_segment:
+            return self.by_segment[segment_id]
+        self.line_count += 1
+        self.by_segment[segment_id] = line
+        if len(self.lines) < LINES_PER_RESULT:
+            self.lines.append(line)
+        return line
 
 
 def search_calls(user, query: str, *, team: Team | None = None) -> list[SearchResult]:
@@ -185,24 +197,22 @@ def search_calls(user, query: str, *, team: Team | None = None) -> list[SearchRe
     segments = Segment.objects.filter(call__in=calls)
     for line in _lines_matching(segments, query):
         found = result(line["call_id"])
-        found.line_count += 1
         found.score += line["rank"]
-        if len(found.lines) < LINES_PER_RESULT:
-            found.lines.append(SearchLine(line["start"], line["text"], line["speaker"]))
+        found.add_line(line["id"], SearchLine(line["start"], line["text"], line["speaker"]))
 
     hits = (
         TrackerHit.objects.filter(call__in=calls, tracker__name__icontains=query)
         .order_by("call", "start")
-        .values("call_id", "start", "speaker", "tracker__name", "segment__text")
+        .values("call_id", "segment_id", "start", "speaker", "tracker__name", "segment__text")
     )
     for hit in hits[:MAX_SEARCH_LINES]:
         found = result(hit["call_id"])
-        found.line_count += 1
         found.score += 0.5
-        if len(found.lines) < LINES_PER_RESULT:
-            found.lines.append(
-                SearchLine(hit["start"], hit["segment__text"], hit["speaker"], hit["tracker__name"])
-            )
+        line = found.add_line(
+            hit["segment_id"],
+            SearchLine(hit["start"], hit["segment__text"], hit["speaker"], hit["tracker__name"]),
+        )
+        line.tracker = line.tracker or hit["tracker__name"]
 
     by_speaker = (
         segments.filter(speaker__icontains=query)
@@ -233,7 +243,7 @@ def search_calls(user, query: str, *, team: Team | None = None) -> list[SearchRe
 
 
 def _lines_matching(segments: QuerySet[Segment], query: str) -> list[dict]:
-    fields = ("call_id", "start", "text", "speaker")
+    fields = ("id", "call_id", "start", "text", "speaker")
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 
