@@ -1,0 +1,124 @@
+"""The benchmark (bench/): the corpus builder, and one configuration run end to end.
+
+Timings are never asserted: they depend on the machine and on what else runs on it.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import corpus, run
+from transcripts.speech import audio
+from transcripts.speech.base import SAMPLE_RATE
+
+needs_tools = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in corpus.TOOLS),
+    reason="the benchmark corpus needs espeak-ng, sox and ffmpeg (make test-packages)",
+)
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory) -> corpus.Clip:
+    """About 20 s of a two-voice call: a greeting and a goodbye."""
+    return corpus.build_call(
+        tmp_path_factory.mktemp("bench"),
+        "call_20s",
+        corpus.CallPlan(seconds=20, seed=3, cast=corpus.TWO_PARTY),
+        "a 20-second test call",
+    )
+
+
+@needs_tools
+def test_the_corpus_builder_speaks_a_short_call_beside_its_script(short_clip):
+    samples = audio.decode(short_clip.audio)
+    assert 15 <= len(samples) / SAMPLE_RATE <= 35
+    assert len(samples) / SAMPLE_RATE == pytest.approx(short_clip.seconds, abs=0.1)
+    manifest = json.loads(short_clip.script.with_suffix(".json").read_text())
+    # Two voices take turns, and the script is what they said, turn by turn.
+    assert len(manifest["voices"]) == 2
+    turns = manifest["turns"]
+    assert short_clip.reference().splitlines() == [turn["text"] for turn in turns]
+    assert all(a["end"] <= b["start"] for a, b in zip(turns, turns[1:], strict=False))
+    # Cached: a second look finds it without building it again.
+    assert corpus.load_clip(short_clip.audio.parent, "call_20s") == short_clip
+
+
+def test_prices_are_written_as_they_are_spoken():
+    assert corpus.number_words(14_160) == "fourteen thousand one hundred sixty"
+    assert corpus.number_words(49) == "forty nine"
+    assert corpus.number_words(300) == "three hundred"
+
+
+@needs_tools
+@pytest.mark.slow
+def test_one_configuration_gives_a_row_with_speed_wer_and_memory(short_clip, tmp_path):
+    # The same clip twice in one process: the second call must find the model loaded.
+    config = run.batched(8, (short_clip.name, short_clip.name))
+    rows = run.run_config(
+        config,
+        {short_clip.name: short_clip},
+        Path("data/models").resolve(),
+        repeat=1,
+        out_dir=tmp_path,
+        log=print,
+    )
+    first, second = rows
+    assert first.error == ""
+    assert first.speed > 0 and first.cpu_seconds > 0
+    # tiny.en scores about 5% on these voices; the product name is the usual miss.
+    assert first.wer < 0.2
+    assert 50 < first.peak_rss_mb < 4096
+    assert first.load_seconds > 0
+    assert second.load_seconds < run.WARM_LOAD_SECONDS
+    assert (tmp_path / "hypotheses" / f"{config.name}__call_20s.txt").read_text().strip()
+
+    table = run.console_table(rows, []).splitlines()
+    assert table[0].startswith("| config | engine | model |")
+    cells = [cell.strip() for cell in table[2].strip("|").split("|")]
+    assert len(cells) == len(run.RESULT_HEADER)
+    assert cells[4] == "call_20s"
+    assert float(cells[6]) == pytest.approx(first.speed, abs=0.05)
+    assert float(cells[7]) == pytest.approx(first.wer * 100, abs=0.05)
+
+
+def row(config: str, clip: str, speed: float, wer: float, **changes) -> run.Row:
+    values = dict(
+        engine=config.split("-")[0],
+        model="tiny.en",
+        settings="",
+        audio_minutes=20.0,
+        peak_rss_mb=900.0,
+        load_seconds=1.0,
+        call_index=0,
+        runs=1,
+    )
+    values.update(changes)
+    return run.Row(config=config, clip=clip, speed=speed, wer=wer, **values)
+
+
+def test_targets_compare_the_default_with_openai_beam_5():
+    rows = [
+        row("faster-tiny.en-b8", run.LONG, 45.0, 0.125, default=True),
+        row("openai-tiny.en-beam5", run.LONG, 6.0, 0.12),
+        row("openai-tiny.en-nofallback", run.LONG, 12.0, 0.13),
+        row("faster-tiny.en-b8", run.TWO_HOURS, 50.0, 0.13, peak_rss_mb=1700.0, default=True),
+        row("faster-tiny.en-b8", run.PHONE, 50.0, 0.4, load_seconds=0.0, call_index=1),
+    ]
+    speed, openai_speed, memory, warm = (t.status for t in run.evaluate_targets(rows))
+    assert (speed, openai_speed, memory, warm) == ("pass", "pass", "FAIL", "pass")
+
+    rows[0].wer = 0.14  # more than a point worse than beam 5
+    assert run.evaluate_targets(rows)[0].status == "FAIL"
+    assert run.evaluate_targets(rows[:1])[0].status == "not measured"
+
+
+def test_only_selects_by_name_and_first_clip():
+    configs = run.full_configs()
+    assert {c.label for c in run.select(configs, "openai-*:call_20min")} == {
+        "openai-tiny.en-greedy:call_20min",
+        "openai-tiny.en-nofallback:call_20min",
+        "openai-tiny.en-beam5:call_20min",
+    }
+    assert all("base" in c.name for c in run.select(configs, "base"))
