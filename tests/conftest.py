@@ -24,6 +24,35 @@ def speech_script() -> str:
     return (FIXTURES / "sales_call.txt").read_text()
 
 
+@pytest.fixture(scope="session")
+def two_minute_call(tmp_path_factory, speech_sample) -> Path:
+    """The speech sample four times over: about two minutes of one voice."""
+    import subprocess
+
+    path = tmp_path_factory.mktemp("audio") / "discovery-call.mp3"
+    inputs = [arg for _ in range(4) for arg in ("-i", str(speech_sample))]
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            *inputs,
+            "-filter_complex",
+            "concat=n=4:v=0:a=1",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-b:a",
+            "32k",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
 @pytest.fixture(autouse=True)
 def test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

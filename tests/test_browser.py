@@ -12,7 +12,6 @@ Screenshots of the main pages are saved under test-artifacts/screenshots/.
 import json
 import os
 import re
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,32 +66,6 @@ def portal(tmp_path):
     yield web
     cluster.stop()
     web.stop()
-
-
-@pytest.fixture(scope="module")
-def two_minute_call(tmp_path_factory, speech_sample):
-    path = tmp_path_factory.mktemp("audio") / "discovery-call.mp3"
-    inputs = [arg for _ in range(4) for arg in ("-i", str(speech_sample))]
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            *inputs,
-            "-filter_complex",
-            "concat=n=4:v=0:a=1",
-            "-ac",
-            "1",
-            "-ar",
-            "16000",
-            "-b:a",
-            "32k",
-            str(path),
-        ],
-        check=True,
-    )
-    return path
 
 
 @pytest.fixture

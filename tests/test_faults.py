@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
-from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Success
 
@@ -27,33 +26,6 @@ FAST_RECOVERY = {
     "WHISPER_ENGINE": "openai",
     "WHISPER_THREADS": "1",
 }
-
-
-@pytest.fixture(scope="module")
-def two_minute_call(tmp_path_factory, speech_sample):
-    """The sample four times over: about two minutes of speech."""
-    path = tmp_path_factory.mktemp("audio") / "long_call.mp3"
-    inputs = [arg for _ in range(4) for arg in ("-i", str(speech_sample))]
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            *inputs,
-            "-filter_complex",
-            "concat=n=4:v=0:a=1",
-            "-ac",
-            "1",
-            "-ar",
-            "16000",
-            "-b:a",
-            "32k",
-            str(path),
-        ],
-        check=True,
-    )
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +185,9 @@ def test_fifty_uploads_at_once_are_all_accepted_and_transcribed(
     web = WebServer(tmp_path / "gunicorn.log", workers=4).start()
     cluster = clusters("a", Q_WORKERS="2", WHISPER_THREADS="1")
     try:
-        statuses = upload_many(web, session_cookie_for(alice), short_clip.read_bytes(), 50)
+        cookies, content = session_cookie_for(alice), short_clip.read_bytes()
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            statuses = list(pool.map(lambda _: web.upload(cookies, content), range(50)))
     finally:
         web.stop()
     assert statuses == [302] * 50, web.log_path.read_text()[-3000:]
@@ -223,37 +197,3 @@ def test_fifty_uploads_at_once_are_all_accepted_and_transcribed(
         wait_until_done(call, cluster, timeout=600)
     log = web.log_path.read_text() + cluster.log()
     assert "database is locked" not in log
-
-
-def upload_many(web: WebServer, cookies: dict, content: bytes, count: int) -> list[int]:
-    import urllib.error
-    import urllib.request
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    csrf = "c" * 32
-    body = (
-        b'--xyz\r\nContent-Disposition: form-data; name="audio"; filename="call.mp3"\r\n'
-        b"Content-Type: audio/mpeg\r\n\r\n" + content + b"\r\n--xyz--\r\n"
-    )
-
-    def one(_):
-        request = urllib.request.Request(
-            web.url + reverse("transcripts:call_upload"),
-            data=body,
-            headers={
-                "Cookie": f"sessionid={cookies['sessionid']}; csrftoken={csrf}",
-                "X-CSRFToken": csrf,
-                "Content-Type": "multipart/form-data; boundary=xyz",
-            },
-        )
-        try:
-            return opener.open(request, timeout=120).status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))

@@ -64,33 +64,5 @@ def test_a_5_gb_upload_is_refused_without_reading_it(server, alice):
 
 
 def test_an_upload_under_the_limit_still_works_on_the_same_server(server, alice, speech_sample):
-    import urllib.request
-
-    cookies = session_cookie_for(alice)
-    csrf = "b" * 32
-    content = speech_sample.read_bytes()
-    body = (
-        b'--xyz\r\nContent-Disposition: form-data; name="audio"; filename="call.mp3"\r\n'
-        b"Content-Type: audio/mpeg\r\n\r\n" + content + b"\r\n--xyz--\r\n"
-    )
-    request = urllib.request.Request(
-        server.url + reverse("transcripts:call_upload"),
-        data=body,
-        headers={
-            "Cookie": f"sessionid={cookies['sessionid']}; csrftoken={csrf}",
-            "X-CSRFToken": csrf,
-            "Content-Type": "multipart/form-data; boundary=xyz",
-            "Referer": server.url + "/",
-        },
-    )
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        opener.open(request, timeout=30)
-    except urllib.error.HTTPError as error:
-        assert error.code == 302, error.read()[:500]
+    assert server.upload(session_cookie_for(alice), speech_sample.read_bytes()) == 302
     assert Call.objects.count() == 1

@@ -155,6 +155,37 @@ class WebServer:
         wait_for(answers, timeout=60, message=f"gunicorn to answer:\n{self.log_path.read_text()}")
         return self
 
+    def upload(self, cookies: dict[str, str], content: bytes, name: str = "call.mp3") -> int:
+        """POST a recording to the upload form as a browser would; the HTTP status."""
+        import urllib.error
+        import urllib.request
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        csrf = "c" * 32
+        body = (
+            b'--xyz\r\nContent-Disposition: form-data; name="audio"; filename="'
+            + name.encode()
+            + b'"\r\nContent-Type: audio/mpeg\r\n\r\n'
+            + content
+            + b"\r\n--xyz--\r\n"
+        )
+        request = urllib.request.Request(
+            f"{self.url}/calls/upload/",
+            data=body,
+            headers={
+                "Cookie": f"sessionid={cookies['sessionid']}; csrftoken={csrf}",
+                "X-CSRFToken": csrf,
+                "Content-Type": "multipart/form-data; boundary=xyz",
+            },
+        )
+        try:
+            return urllib.request.build_opener(NoRedirect).open(request, timeout=120).status
+        except urllib.error.HTTPError as error:
+            return error.code
+
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()]

@@ -29,6 +29,7 @@ def engine_spec() -> EngineSpec:
         model=settings.WHISPER_MODEL,
         device=settings.WHISPER_DEVICE,
         threads=settings.WHISPER_THREADS,
+        workers=settings.Q_WORKERS,
         model_dir=Path(settings.WHISPER_MODEL_DIR),
         api_key=settings.OPENAI_API_KEY,
         api_base=settings.OPENAI_API_BASE,

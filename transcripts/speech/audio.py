@@ -107,7 +107,7 @@ def decode(
     """Decode a whole recording to float32 samples in [-1, 1], resampled to `sample_rate`.
 
     Mono gives shape (n,); with mono=False, shape (channels, n). Samples are gathered as int16
-    and converted once at the end, so the peak is the result plus half its size.
+    and converted at the end, so the peak is the result plus half its size.
     `max_seconds` bounds the work a file with a lying header can cause.
     """
     with _open(path) as container:
@@ -144,8 +144,14 @@ def decode(
                 raise TranscriptionError(UNREADABLE) from error
     if not total:
         raise TranscriptionError(UNREADABLE)
-    samples = np.concatenate(chunks, axis=1)
-    del chunks
-    result = samples.astype(np.float32)
+    # Fill one float32 array chunk by chunk, freeing each int16 chunk as it is copied: the peak
+    # is the result plus the int16 samples, not several full copies of a long call.
+    result = np.empty((chunks[0].shape[0], total), dtype=np.float32)
+    position = 0
+    chunks.reverse()
+    while chunks:
+        chunk = chunks.pop()
+        result[:, position : position + chunk.shape[1]] = chunk
+        position += chunk.shape[1]
     result *= 1.0 / 32768.0
     return result[0] if mono else result
