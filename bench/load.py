@@ -200,7 +200,12 @@ def main() -> None:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
-            process.wait(30)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                # A cluster finishes its running tasks before it stops: no need to wait here.
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
 
     database = "PostgreSQL" if options.database_url.startswith("postgres") else "SQLite (WAL)"
     print(

@@ -1007,7 +1007,10 @@ def run_benchmark(options: RunOptions, log: Log = print) -> tuple[list[Row], lis
     notes += standing_notes()
     out = options.out or default_report_path(options)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(rows, queue_rows, clips, options.command, notes, options.quick))
+    kept = kept_sections(out)
+    out.write_text(
+        render_report(rows, queue_rows, clips, options.command, notes, options.quick) + kept
+    )
     save_results(options.results_dir, rows, queue_rows)
     log("")
     log(console_table(rows, queue_rows))
@@ -1019,6 +1022,15 @@ def run_benchmark(options: RunOptions, log: Log = print) -> tuple[list[Row], lis
 
 
 BUSY_SHARE = 0.1
+
+
+# Sections of the report written by other tools (bench/load.py's web latency), kept as they are.
+KEPT_SECTION = "\n## Web latency while workers transcribe"
+
+
+def kept_sections(report: Path) -> str:
+    text = report.read_text() if report.exists() else ""
+    return text[text.index(KEPT_SECTION) :] if KEPT_SECTION in text else ""
 
 
 def default_report_path(options: RunOptions) -> Path:
