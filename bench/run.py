@@ -1064,8 +1064,8 @@ def summary(row: Row) -> str:
 def standing_notes() -> list[str]:
     return [
         "Peak RSS is the peak resident memory (VmHWM) of the configuration's own process, so "
-        "it includes the Python interpreter and every import: with device=auto the faster "
-        "engine imports torch too, to ask it whether CUDA is there (compare the device=cpu row).",
+        "it includes the Python interpreter and every import (the faster engine asks "
+        "CTranslate2, not torch, whether CUDA is there).",
         "openai-whisper's temperature fallback samples at random, so its rows can move a little "
         "from run to run; faster-whisper's batched pipeline has no fallback at all (it decodes "
         "at the first temperature only).",
