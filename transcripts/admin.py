@@ -85,43 +85,21 @@ class CallAdmin(admin.ModelAdmin):
     search_fields = ["title", "original_filename", "uuid", "uploaded_by__username", "error"]
     date_hierarchy = "created_at"
     list_select_related = ["team", "uploaded_by"]
-    readonly_fields = [
-        "uuid",
-        "status",
-        "stage",
-        "progress",
-        "error",
-        "duration",
-        "size_bytes",
-        "content_type",
-        "original_filename",
-        "recording",
-        "queued_at",
-        "started_at",
-        "transcribing_started_at",
-        "progress_at",
-        "finished_at",
-        "processing_seconds",
-        "resumed_from",
-        "engine",
-        "model_name",
-        "device",
-        "compute_type",
-        "decode_options",
-        "lease_owner",
-        "lease_expires_at",
-        "attempts",
-        "task_id",
-        "channel_layout",
-        "rep_channel",
-        "speaker_names",
-        "analytics_at",
-        "rep_talk_share",
-    ]
     fieldsets = [
         (
             None,
-            {"fields": ["uuid", "title", "team", "uploaded_by", "original_filename", "recording"]},
+            {
+                "fields": [
+                    "uuid",
+                    "title",
+                    "team",
+                    "uploaded_by",
+                    "original_filename",
+                    "recording",
+                    "size_bytes",
+                    "content_type",
+                ]
+            },
         ),
         ("Status", {"fields": ["status", "stage", "progress", "error", "duration"]}),
         (
@@ -155,6 +133,13 @@ class CallAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+    ]
+    # Apart from what the call is and whose it is, every field is the worker's record.
+    readonly_fields = [
+        name
+        for _, group in fieldsets
+        for name in group["fields"]
+        if name not in ("title", "team", "uploaded_by")
     ]
     inlines = [SegmentInline]
     actions = ["retranscribe"]
