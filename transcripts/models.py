@@ -256,7 +256,7 @@ class Call(models.Model):
         """Editing the title or deleting: the uploader, a manager of the team, or staff."""
         if user.is_staff or (self.uploaded_by_id and self.uploaded_by_id == user.pk):
             return True
-        return self.team.memberships.filter(user=user, role=Membership.Role.MANAGER).exists()
+        return self.team.is_manager(user)
 
     @property
     def display_title(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -60,16 +61,12 @@ def worker_id() -> str:
     return f"{tag + ':' if tag else ''}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+@functools.cache
 def yield_cpu_to_the_web() -> None:
     """Run this worker process at a lower CPU priority, once: on a machine that also serves the
     web, pages stay fast while calls are transcribed (docs/benchmarks.md has the figures)."""
-    global _priority_lowered
-    if not _priority_lowered and settings.WORKER_NICENESS:
+    if settings.WORKER_NICENESS:
         os.nice(settings.WORKER_NICENESS)
-    _priority_lowered = True
-
-
-_priority_lowered = False
 
 
 def transcribe_call(call_id: int) -> str:

@@ -36,25 +36,26 @@ class Command(BaseCommand):
         failures = 0
         for path in files:
             try:
-                result = self.transcribe(loaded, path, decode_options)
+                result, segments = self.transcribe(loaded, path, decode_options)
             except TranscriptionError as error:
                 failures += 1
                 self.stderr.write(f"{path}: {error}")
                 continue
             result["timings"]["model_load_seconds"] = round(load_seconds, 3)
             load_seconds = 0.0  # loaded once, for the first file only
-            self.stdout.write(self.render(result, format))
+            self.stdout.write(self.render(result, segments, format))
         if failures:
             raise CommandError(f"{failures} of {len(files)} file(s) could not be transcribed.")
 
-    def transcribe(self, engine, path: Path, decode_options) -> dict:
+    def transcribe(self, engine, path: Path, decode_options) -> tuple[dict, list]:
+        """The file's transcript as the JSON output reports it, and its segments."""
         started = time.monotonic()
         samples = audio.decode(path)
         decoded = time.monotonic()
         segments = list(transcribe_long(engine, samples, decode_options))
         finished = time.monotonic()
         duration = len(samples) / SAMPLE_RATE
-        return {
+        result = {
             "file": str(path),
             "duration": round(duration, 3),
             **engine.describe(),
@@ -66,14 +67,12 @@ class Command(BaseCommand):
             },
             "text": " ".join(segment.text for segment in segments),
             "segments": [segment.as_dict() for segment in segments],
-            "_segments": segments,
         }
+        return result, segments
 
-    def render(self, result: dict, format: str) -> str:
+    def render(self, result: dict, segments: list, format: str) -> str:
         if format == "json":
-            return json.dumps({k: v for k, v in result.items() if k != "_segments"}, indent=2)
+            return json.dumps(result, indent=2)
         if format == "srt":
-            return exports.to_srt(
-                result["_segments"], title=result["file"], duration=result["duration"]
-            )
+            return exports.to_srt(segments, title=result["file"], duration=result["duration"])
         return result["text"]
