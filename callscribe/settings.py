@@ -63,7 +63,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    # Swagger UI's files served from here: the docs work offline and under a strict CSP.
+    "drf_spectacular_sidecar",
     "transcripts",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -270,6 +275,54 @@ Q_CLUSTER = {
     "ack_failures": True,
     "label": "Django Q2",
 }
+
+# --- The API, webhooks and notices ---------------------------------------------------------------
+# Where people reach the portal: links in webhooks and e-mails are made from it.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.authentication.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_THROTTLE_RATE", "600/minute")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "callscribe API",
+    "DESCRIPTION": "Calls in, transcripts and insights out. Authenticate with a personal token "
+    "(Authorization: Bearer <token>), made on your profile page.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "transcripts.models.Channel",
+        "WebhookEventEnum": "api.models.Event",
+    },
+}
+# Recordings imported by URL, and webhooks, never go to private, loopback or link-local
+# addresses (server-side request forgery), except to networks named here ("10.0.0.0/8,...").
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "")
+URL_IMPORT_TIMEOUT_SECONDS = env_int("URL_IMPORT_TIMEOUT_SECONDS", 600)
+URL_IMPORT_MAX_REDIRECTS = env_int("URL_IMPORT_MAX_REDIRECTS", 5)
+# A receiver has this long to answer; failed deliveries are tried again after 30 s, 1 min,
+# 2 min... up to WEBHOOK_MAX_ATTEMPTS tries in all (about 4 hours with the defaults).
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
+# E-mail notices: printed to the console unless an SMTP server is set.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "callscribe <callscribe@localhost>")
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api.urls import api_patterns, profile_patterns, webhook_patterns
 from transcripts.views.health import healthz
 
 urlpatterns = [
@@ -19,5 +20,8 @@ urlpatterns = [
     ),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include((api_patterns, "api"))),
+    path("profile/api/", include((profile_patterns, "profile"))),
+    path("teams/<slug:slug>/webhooks/", include((webhook_patterns, "webhooks"))),
     path("", include("transcripts.urls")),
 ]

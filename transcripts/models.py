@@ -12,7 +12,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -152,6 +152,15 @@ class CallQuerySet(models.QuerySet):
 
     def unfinished(self) -> CallQuerySet:
         return self.filter(status__in=[Call.Status.QUEUED, Call.Status.PROCESSING])
+
+
+# Sent once a call is done or failed, after the change is committed: webhooks and e-mail
+# notices (the api app) listen, and do their work in tasks of their own.
+call_finished = Signal()  # arguments: call
+
+
+def _announce_finished(call: Call) -> None:
+    transaction.on_commit(lambda: call_finished.send(sender=Call, call=call))
 
 
 class ChannelLayout(models.TextChoices):
@@ -496,7 +505,7 @@ class Call(models.Model):
         )
 
     def finish(self, worker: str, *, processing_seconds: float) -> bool:
-        return self._update(
+        finished = self._update(
             self.holds_lease(worker),
             status=self.Status.DONE,
             stage=self.Stage.NONE,
@@ -506,11 +515,14 @@ class Call(models.Model):
             # lease_owner stays: it tells ops which worker transcribed the call.
             lease_expires_at=None,
         )
+        if finished:
+            _announce_finished(self)
+        return finished
 
     def fail(self, message: str, *, worker: str | None = None) -> bool:
         """Mark the call failed with a message a person can act on."""
         condition = self.holds_lease(worker) if worker else None
-        return self._update(
+        failed = self._update(
             condition,
             status=self.Status.FAILED,
             stage=self.Stage.NONE,
@@ -519,6 +531,9 @@ class Call(models.Model):
             lease_owner="",
             lease_expires_at=None,
         )
+        if failed:
+            _announce_finished(self)
+        return failed
 
     def cancel(self) -> bool:
         """Stop a queued or running call. A running worker notices at its next progress report
