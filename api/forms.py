@@ -23,6 +23,7 @@ class NoticeForm(forms.ModelForm):
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
     events = forms.MultipleChoiceField(
         choices=Event.choices, initial=Event.values, widget=forms.CheckboxSelectMultiple
     )

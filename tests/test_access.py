@@ -7,6 +7,7 @@ with the status each visitor must get, fails this test.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from api.models import ApiToken, WebhookDelivery, WebhookEndpoint
 from transcripts.models import Call
 
 ANON, MEMBER, OUTSIDER, MANAGER, STAFF = "anonymous", "member", "outsider", "manager", "staff"
@@ -57,6 +58,17 @@ MATRIX = {
     "transcripts:tracker_list": ("get", CALL_VIEW),
     "transcripts:tracker_edit": ("get", CALL_VIEW),
     "transcripts:tracker_delete": ("post", CALL_ACTION),
+    # One's own API tokens and notices; a team's webhooks (its managers only).
+    "profile:detail": ("get", {**EVERYONE, ANON: 302}),
+    "profile:token_create": ("post", {v: 302 for v in VISITORS}),
+    "profile:token_revoke": (
+        "post",
+        {**EVERYONE, ANON: 302, MEMBER: 404, OUTSIDER: 404, MANAGER: 302, STAFF: 404},
+    ),
+    "profile:notices": ("post", {v: 302 for v in VISITORS}),
+    "webhooks:endpoint_add": ("post", TEAM_MANAGER_ACTION),
+    "webhooks:endpoint_delete": ("post", TEAM_MANAGER_ACTION),
+    "webhooks:delivery_resend": ("post", TEAM_MANAGER_ACTION),
 }
 
 
@@ -64,7 +76,8 @@ def project_url_names(patterns=None, namespace=""):
     """Every named URL of the project, except the admin's (checked below as a whole)."""
     for pattern in patterns if patterns is not None else get_resolver().url_patterns:
         if isinstance(pattern, URLResolver):
-            if pattern.app_name == "admin":
+            # The admin is checked below as a whole; the REST API by tests/test_api_access.py.
+            if pattern.app_name == "admin" or pattern.namespace == "api":
                 continue
             inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
             yield from project_url_names(pattern.url_patterns, inner)
@@ -81,8 +94,15 @@ def test_every_url_is_in_the_access_matrix():
 def world(acme, globex, alice, bob, charlie, staff, make_call):
     call = make_call(acme, alice, status=Call.Status.DONE, duration=29.7)
     call.segments.create(index=0, start=0, end=3, text="Hi Sarah.")
+    endpoint = WebhookEndpoint.objects.create(team=acme, url="https://93.184.216.34/hook")
     return {
         "call": call,
+        # Alice's token: only she may revoke it.
+        "token": ApiToken.issue(alice, "dialer")[0],
+        "endpoint": endpoint,
+        "delivery": WebhookDelivery.objects.create(
+            endpoint=endpoint, event="call.done", payload={}
+        ),
         "team": acme,
         "membership": bob.memberships.get(team=acme),
         "users": {MEMBER: bob, OUTSIDER: charlie, MANAGER: alice, STAFF: staff},
@@ -99,6 +119,9 @@ def url_for(name: str, world) -> str:
         "format": "txt",
         "index": 0,
         "tracker_id": world["team"].trackers.first().pk,
+        "token_id": world["token"].pk,
+        "endpoint_id": world["endpoint"].pk,
+        "delivery_id": world["delivery"].pk,
     }
     from django.urls import NoReverseMatch
 
@@ -111,6 +134,9 @@ def url_for(name: str, world) -> str:
         ["uuid", "format"],
         ["uuid", "index"],
         ["slug", "tracker_id"],
+        ["token_id"],
+        ["slug", "endpoint_id"],
+        ["slug", "delivery_id"],
     ):
         try:
             return reverse(name, kwargs={k: pattern_kwargs[k] for k in keys})
@@ -125,6 +151,8 @@ POST_DATA = {
     "transcripts:team_switch": {"team": ""},
     "transcripts:team_recording": {"rep_channel": "1"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
+    "profile:token_create": {"name": "dialer"},
+    "webhooks:endpoint_add": {"url": "https://93.184.216.34/hook", "events": ["call.done"]},
 }
 
 
