@@ -20,7 +20,9 @@ class LocalServer:
     """A threaded HTTP server on 127.0.0.1; `handle(handler)` answers each request and the
     requests it got are kept in `received` as (method, path, headers, body)."""
 
-    def __init__(self, handle: Callable[[BaseHTTPRequestHandler, int], None]):
+    def __init__(
+        self, handle: Callable[[BaseHTTPRequestHandler, int], None], host: str = "127.0.0.1"
+    ):
         self.received: list[tuple[str, str, dict[str, str], bytes]] = []
         server = self
 
@@ -40,13 +42,14 @@ class LocalServer:
                 server.received.append((method, self.path, dict(self.headers), body))
                 handle(self, len(server.received))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.host = host
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def __enter__(self) -> LocalServer:
         self.thread.start()
