@@ -166,8 +166,8 @@ def schedule_retry(delivery: WebhookDelivery) -> None:
     schedule(
         "api.tasks.deliver_webhook",
         delivery.pk,
-        name=f"webhook {delivery.message_id} attempt {delivery.attempts + 1}",
+        name=f"webhook {delivery.message_id} at {delivery.next_attempt_at.isoformat()}",
+        # Deleted once it has run.
         schedule_type=Schedule.ONCE,
-        repeats=1,
         next_run=delivery.next_attempt_at,
     )
