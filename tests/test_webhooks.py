@@ -270,3 +270,13 @@ def test_the_team_page_adds_an_endpoint(client_for, acme, alice, settings):
     assert endpoint.events == ["call.done", "call.failed"] and endpoint.created_by == alice
     page.post(reverse("webhooks:endpoint_add", args=["acme"]), {"url": "http://10.0.0.1/"})
     assert WebhookEndpoint.objects.count() == 1
+
+
+def test_deleting_a_team_with_endpoints_and_calls_sends_nothing(
+    acme, alice, dual_call, django_capture_on_commit_callbacks
+):
+    WebhookEndpoint.objects.create(team=acme, url="https://93.184.216.34/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        acme.delete()
+    assert not WebhookDelivery.objects.exists()
+    assert not OrmQ.objects.exists()
