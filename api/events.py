@@ -36,4 +36,6 @@ def call_was_deleted(sender, instance: Call, **kwargs) -> None:
     team_id = instance.team_id
     # After the commit: a deletion rolled back sends nothing, and when the whole team goes,
     # its endpoints are gone by then too.
-    transaction.on_commit(lambda: webhooks.queue_event(team_id, Event.CALL_DELETED, payload))
+    transaction.on_commit(
+        lambda: webhooks.queue_event(team_id, Event.CALL_DELETED, payload), robust=True
+    )

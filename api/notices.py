@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.urls import reverse
 
 from transcripts.models import Call
 
@@ -29,7 +30,7 @@ def notice_for(call: Call) -> tuple[str, str] | None:
     else:
         return None
     footer = "\n--\nYou get these e-mails for calls you upload; turn them off on your profile: "
-    return subject, body + footer + absolute("/profile/api/") + "\n"
+    return subject, body + footer + absolute(reverse("profile:detail")) + "\n"
 
 
 def send_call_notice(call: Call) -> bool:

@@ -33,6 +33,9 @@ class CallSerializer(serializers.ModelSerializer):
     percent = serializers.IntegerField(read_only=True)
     eta_seconds = serializers.FloatField(read_only=True, allow_null=True)
     source_url = serializers.SerializerMethodField()
+    import_status = serializers.SerializerMethodField(
+        help_text="For a call imported by URL: downloading, done or failed."
+    )
     links = serializers.SerializerMethodField()
 
     class Meta:
@@ -57,6 +60,7 @@ class CallSerializer(serializers.ModelSerializer):
             "channel_layout",
             "speaker_names",
             "source_url",
+            "import_status",
             "links",
         ]
         read_only_fields = fields
@@ -65,6 +69,11 @@ class CallSerializer(serializers.ModelSerializer):
     def get_source_url(self, call: Call) -> str | None:
         url_import = getattr(call, "url_import", None)
         return url_import.url if url_import else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_import_status(self, call: Call) -> str | None:
+        url_import = getattr(call, "url_import", None)
+        return url_import.status if url_import else None
 
     @extend_schema_field(serializers.DictField(child=serializers.URLField()))
     def get_links(self, call: Call) -> dict[str, str]:

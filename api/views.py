@@ -372,7 +372,7 @@ CallViewSet.export.kwargs["renderer_classes"] = [
 # --- Search -------------------------------------------------------------------------------------
 
 
-class SearchPagination(pagination.PageNumberPagination):
+class PagePagination(pagination.PageNumberPagination):
     page_size = 20
 
 
@@ -393,7 +393,7 @@ class SearchView(APIView):
         if request.query_params.get("team"):
             team = selectors.team_for_user(request.user, request.query_params["team"])
         results = selectors.search_calls(request.user, query, team=team) if query else []
-        paginator = SearchPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(results, request, view=self)
         data = serializers.SearchResultSerializer(page, many=True, context={"request": request})
         return paginator.get_paginated_response(data.data)
@@ -435,6 +435,7 @@ class WebhookDeliveryViewSet(ManagedTeamMixin, viewsets.ReadOnlyModelViewSet):
     """The log of the team's webhook deliveries, newest first."""
 
     serializer_class = serializers.WebhookDeliverySerializer
+    pagination_class = PagePagination
     queryset = None
 
     def get_queryset(self):

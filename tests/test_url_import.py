@@ -40,6 +40,7 @@ def import_by_url(client, user, url: str, **fields) -> Call:
     )
     assert response.status_code == 201, response.content
     assert response.json()["source_url"] == url
+    assert response.json()["import_status"] == "downloading"
     return Call.objects.get(uuid=response.json()["id"])
 
 

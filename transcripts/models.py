@@ -160,7 +160,8 @@ call_finished = Signal()  # arguments: call
 
 
 def _announce_finished(call: Call) -> None:
-    transaction.on_commit(lambda: call_finished.send(sender=Call, call=call))
+    # Robust: a receiver's error is logged, and never undoes or fails the transition.
+    transaction.on_commit(lambda: call_finished.send(sender=Call, call=call), robust=True)
 
 
 class ChannelLayout(models.TextChoices):
