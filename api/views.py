@@ -249,7 +249,7 @@ class CallViewSet(
         return Response(self.get_serializer(call).data)
 
     def perform_destroy(self, call: Call) -> None:
-        if not self.request.user or not call.can_change(self.request.user):
+        if not call.can_change(self.request.user):
             raise PermissionDenied("Only the uploader or a manager can delete this call.")
         call.delete()
 
