@@ -199,6 +199,13 @@ MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_AUDIO_HOURS = float(os.environ.get("MAX_AUDIO_HOURS", "4"))
 # One person cannot fill the team's queue.
 MAX_QUEUED_CALLS_PER_USER = env_int("MAX_QUEUED_CALLS_PER_USER", 50)
+# Every call's analytics search for every phrase of its team's trackers, and for edited lines;
+# these bound that work (100 trackers of 100 phrases once made a call page take 112 s).
+MAX_TRACKERS_PER_TEAM = env_int("MAX_TRACKERS_PER_TEAM", 25)
+MAX_TRACKER_PHRASES = env_int("MAX_TRACKER_PHRASES", 100)
+MAX_TRACKER_PHRASE_CHARS = env_int("MAX_TRACKER_PHRASE_CHARS", 100)
+# A corrected transcript line; Whisper's own lines are a few hundred characters at most.
+MAX_LINE_CHARS = env_int("MAX_LINE_CHARS", 2000)
 FILE_UPLOAD_HANDLERS = [
     "transcripts.uploads.LimitedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

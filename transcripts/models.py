@@ -107,6 +107,13 @@ class Team(models.Model):
     def is_manager(self, user) -> bool:
         return self.memberships.filter(user=user, role=Membership.Role.MANAGER).exists()
 
+    def check_room_for_a_tracker(self) -> None:
+        if self.trackers.count() >= settings.MAX_TRACKERS_PER_TEAM:
+            raise ValidationError(
+                f"A team can have up to {settings.MAX_TRACKERS_PER_TEAM} trackers: "
+                "delete one, or add its phrases to another."
+            )
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):
@@ -237,6 +244,8 @@ class Call(models.Model):
     # analytics.analyse() of the transcript, kept up to date by refresh_analytics().
     analytics = models.JSONField(null=True, blank=True)
     analytics_at = models.DateTimeField(null=True, blank=True)
+    # When a person last corrected the transcript: analytics older than this are out of date.
+    transcript_changed_at = models.DateTimeField(null=True, blank=True)
     # The rep's share of the talk time, copied out of the analytics for the dashboard.
     rep_talk_share = models.FloatField(null=True, blank=True)
 
@@ -368,13 +377,19 @@ class Call(models.Model):
 
     @property
     def analytics_stale(self) -> bool:
-        """A finished transcript whose analytics are missing, or older than the team's trackers."""
+        """A finished transcript whose analytics are missing, or older than the team's trackers
+        or the last correction of its text."""
         if self.status != self.Status.DONE:
             return False
         if self.analytics is None or self.analytics_at is None:
             return True
-        changed = self.team.trackers_changed_at
-        return changed is not None and self.analytics_at < changed
+        changes = (self.team.trackers_changed_at, self.transcript_changed_at)
+        return any(changed is not None and self.analytics_at < changed for changed in changes)
+
+    def transcript_changed(self) -> None:
+        """A person corrected the transcript: its analytics are out of date until a worker
+        recomputes them (see services.call_refresh_analytics_later)."""
+        self._update(None, transcript_changed_at=timezone.now())
 
     def refresh_analytics(self) -> None:
         """Compute the analytics of the transcript as it is now, with the team's trackers."""
@@ -610,6 +625,8 @@ class Segment(models.Model):
         text = " ".join(text.split())
         if not text:
             raise ValidationError("A line cannot be empty.")
+        if len(text) > settings.MAX_LINE_CHARS:
+            raise ValidationError(line_too_long_message())
         if text == self.text:
             return False
         if not self.original_text:
@@ -629,9 +646,29 @@ class Segment(models.Model):
         return True
 
 
+def line_too_long_message() -> str:
+    return f"Keep a line under {settings.MAX_LINE_CHARS:,} characters: split a long one."
+
+
+def validate_tracker_phrases(phrases: list[str]) -> None:
+    """The limits on one tracker's phrases: every call's analytics search for all of them."""
+    if not phrases:
+        raise ValidationError("Give at least one word or phrase.")
+    if len(phrases) > settings.MAX_TRACKER_PHRASES:
+        raise ValidationError(
+            f"A tracker can have up to {settings.MAX_TRACKER_PHRASES} phrases; "
+            f"this one has {len(phrases)}."
+        )
+    if any(len(phrase) > settings.MAX_TRACKER_PHRASE_CHARS for phrase in phrases):
+        raise ValidationError(
+            f"Keep each phrase under {settings.MAX_TRACKER_PHRASE_CHARS} characters."
+        )
+
+
 class Tracker(models.Model):
     """Phrases a team wants to hear about (competitors, pricing, next steps), found in every
-    call's transcript."""
+    call's transcript. Their number and length are limited (settings.MAX_TRACKERS_PER_TEAM and
+    the others) because every call's analytics search for all of them."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="trackers")
     name = models.CharField(max_length=60)
@@ -653,6 +690,12 @@ class Tracker(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if isinstance(self.phrases, list):
+            validate_tracker_phrases(self.phrases)
+        if self.pk is None and self.team_id is not None:
+            self.team.check_room_for_a_tracker()
 
 
 class TrackerHit(models.Model):

@@ -218,11 +218,12 @@ def member_remove(*, membership: Membership) -> None:
 
 
 def segment_edit(*, segment: Segment, text: str) -> bool:
-    """Correct a line of a transcript (Whisper's version is kept); the analytics follow."""
+    """Correct a line of a transcript (Whisper's version is kept); a worker updates the
+    analytics."""
     with transaction.atomic():
         changed = segment.edit_text(text)
         if changed:
-            segment.call.refresh_analytics()
+            _transcript_changed(segment.call)
     return changed
 
 
@@ -231,8 +232,14 @@ def segment_restore(*, segment: Segment) -> bool:
     with transaction.atomic():
         changed = segment.restore_text()
         if changed:
-            segment.call.refresh_analytics()
+            _transcript_changed(segment.call)
     return changed
+
+
+def _transcript_changed(call: Call) -> None:
+    call.transcript_changed()
+    # Forced: a refresh already running may have read the lines before this correction.
+    call_refresh_analytics_later(call, force=True)
 
 
 def tracker_save(*, tracker: Tracker) -> None:
@@ -251,7 +258,7 @@ def trackers_changed(team: Team) -> None:
     """The team's trackers changed, so every call's hits must be found again.
 
     A worker goes through the team's calls (there may be thousands); until it gets to a call,
-    the call's page recomputes it when someone opens it (see Call.analytics_stale).
+    the call's page shows the previous figures as being updated (see Call.analytics_stale).
     """
     from django_q.tasks import async_task
 
@@ -267,7 +274,36 @@ def trackers_changed(team: Team) -> None:
     )
 
 
-def call_ensure_analytics(call: Call) -> None:
-    """Compute a finished call's analytics if they are missing or older than its trackers."""
-    if call.analytics_stale:
-        call.refresh_analytics()
+def call_refresh_analytics_later(call: Call, *, force: bool = False) -> None:
+    """Have a worker recompute the call's analytics, once the current transaction commits."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task(
+            "transcripts.tasks.refresh_call_analytics",
+            call.pk,
+            force=force,
+            task_name=f"analytics {call.uuid.hex[:8]} at {timezone.now():%H:%M:%S.%f}",
+            group="analytics",
+        )
+    )
+
+
+# A page asks the workers for fresh analytics at most this often per call (and web process).
+ANALYTICS_REQUEST_SECONDS = 60
+
+
+def call_request_analytics(call: Call) -> bool:
+    """Whether the call's analytics are out of date; if they are, a worker is asked to
+    recompute them. Pages never recompute them: with many trackers and lines that is
+    unbounded work, so they show the last figures as being updated."""
+    from django.core.cache import cache
+
+    if not call.analytics_stale:
+        return False
+    # Polling pages ask again and again; one queued refresh a minute is enough.
+    stamp = call.analytics_at.timestamp() if call.analytics_at else 0
+    key = f"analytics-requested:{call.uuid.hex}:{stamp}"
+    if cache.add(key, True, ANALYTICS_REQUEST_SECONDS):
+        call_refresh_analytics_later(call)
+    return True
