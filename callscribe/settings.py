@@ -142,6 +142,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "transcripts:call_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Invitations to a team, and password resets, are e-mailed; an invitation's links work this long.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
+
 # Login throttling: five wrong passwords for a username from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25  # hours
@@ -164,6 +167,19 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- E-mail (invitations and password resets) ------------------------------------------------
+# The console backend prints messages to the web process's log: enough to try callscribe out.
+# Production sets EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_HOST_*.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "callscribe <callscribe@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

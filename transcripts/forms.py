@@ -1,5 +1,6 @@
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.core import validators
 
 from .models import (
@@ -46,13 +47,35 @@ class UploadForm(forms.Form):
         return upload
 
 
-class MemberAddForm(forms.Form):
-    identifier = forms.CharField(
-        label="Username or email",
+class InvitationForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address",
         max_length=254,
-        help_text="Someone new gets an account and a link to choose their password.",
+        help_text="They get an e-mail with a link to join; nobody joins a team without accepting.",
     )
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class InvitedAccountForm(UserCreationForm):
+    """A new account for the invited address: the person picks a username and a password."""
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username",)
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Set before validation, so the password may not resemble the address either.
+        self.instance.email = email
+
+
+class AnyAccountPasswordResetForm(PasswordResetForm):
+    """Django's reset form, also for accounts that never had a password: people added by a
+    manager before invitations existed get their account through it."""
+
+    def get_users(self, email: str):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
 
 
 class CallTitleForm(forms.Form):
