@@ -288,9 +288,12 @@ class CallViewSet(
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def analytics(self, request, uuid=None):
-        """Talk time, questions, monologues and tracker hits, as on the call's page."""
+        """Talk time, questions, monologues and tracker hits, as on the call's page. After a
+        correction or a change of trackers they are the last figures until a worker updates them."""
         call = self._transcribed()
-        services.call_ensure_analytics(call)
+        services.call_request_analytics(call)
+        if call.analytics is None:
+            raise Conflict("The analytics are being computed: try again in a few seconds.")
         return Response(call.analytics)
 
     @extend_schema(responses=serializers.TrackerHitSerializer(many=True))
@@ -298,7 +301,7 @@ class CallViewSet(
     def tracker_hits(self, request, uuid=None):
         """Where the team's trackers' phrases were said in this call."""
         call = self._transcribed()
-        services.call_ensure_analytics(call)
+        services.call_request_analytics(call)
         hits = call.tracker_hits.select_related("tracker", "segment").order_by("start")
         return Response(serializers.TrackerHitSerializer(hits, many=True).data)
 
@@ -324,7 +327,7 @@ class CallViewSet(
     def export(self, request, uuid=None):
         """The transcript as a file: TXT, SRT, VTT, JSON or DOCX."""
         call = self._transcribed()
-        services.call_ensure_analytics(call)
+        services.call_request_analytics(call)
         format = request.accepted_renderer.format
         content = exports.render(
             format,

@@ -147,6 +147,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "transcripts:call_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Invitations to a team, and password resets, are e-mailed; an invitation's links work this long.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
+
 # Login throttling: five wrong passwords for a username from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25  # hours
@@ -169,6 +172,19 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- E-mail (invitations and password resets) ------------------------------------------------
+# The console backend prints messages to the web process's log: enough to try callscribe out.
+# Production sets EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_HOST_*.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "callscribe <callscribe@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -204,6 +220,13 @@ MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_AUDIO_HOURS = float(os.environ.get("MAX_AUDIO_HOURS", "4"))
 # One person cannot fill the team's queue.
 MAX_QUEUED_CALLS_PER_USER = env_int("MAX_QUEUED_CALLS_PER_USER", 50)
+# Every call's analytics search for every phrase of its team's trackers, and for edited lines;
+# these bound that work (100 trackers of 100 phrases once made a call page take 112 s).
+MAX_TRACKERS_PER_TEAM = env_int("MAX_TRACKERS_PER_TEAM", 25)
+MAX_TRACKER_PHRASES = env_int("MAX_TRACKER_PHRASES", 100)
+MAX_TRACKER_PHRASE_CHARS = env_int("MAX_TRACKER_PHRASE_CHARS", 100)
+# A corrected transcript line; Whisper's own lines are a few hundred characters at most.
+MAX_LINE_CHARS = env_int("MAX_LINE_CHARS", 2000)
 FILE_UPLOAD_HANDLERS = [
     "transcripts.uploads.LimitedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
@@ -315,14 +338,7 @@ URL_IMPORT_MAX_REDIRECTS = env_int("URL_IMPORT_MAX_REDIRECTS", 5)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
-# E-mail notices: printed to the console unless an SMTP server is set.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "callscribe <callscribe@localhost>")
+# E-mail notices (the uploader's, when a call is done or failed) use the e-mail settings above.
 
 LOGGING = {
     "version": 1,

@@ -8,7 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from api.models import ApiToken, WebhookDelivery, WebhookEndpoint
-from transcripts.models import Call
+from transcripts.models import Call, Invitation
 
 ANON, MEMBER, OUTSIDER, MANAGER, STAFF = "anonymous", "member", "outsider", "manager", "staff"
 VISITORS = [ANON, MEMBER, OUTSIDER, MANAGER, STAFF]
@@ -26,6 +26,8 @@ MATRIX = {
     "login": ("get", EVERYONE),
     "healthz": ("get", EVERYONE),
     "logout": ("post", {v: 302 for v in VISITORS}),
+    "password_reset": ("get", EVERYONE),
+    "password_reset_done": ("get", EVERYONE),
     "password_reset_confirm": ("get", EVERYONE),
     "password_reset_complete": ("get", EVERYONE),
     "transcripts:call_list": ("get", {**EVERYONE, ANON: 302}),
@@ -41,7 +43,12 @@ MATRIX = {
     "transcripts:call_delete": ("post", CALL_OWNER_ACTION),
     "transcripts:team_detail": ("get", {**CALL_VIEW}),
     "transcripts:team_switch": ("post", {v: 302 for v in VISITORS}),
-    "transcripts:member_add": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:invitation_create": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:invitation_resend": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:invitation_revoke": ("post", TEAM_MANAGER_ACTION),
+    # Anyone holding the link reaches the page; what it offers depends on who they are
+    # (Invitation.decide, tested in test_invitations.py).
+    "transcripts:invitation_accept": ("get", EVERYONE),
     "transcripts:member_remove": ("post", TEAM_MANAGER_ACTION),
     "transcripts:call_export": ("get", CALL_VIEW),
     "transcripts:call_insights": ("get", CALL_VIEW),
@@ -94,9 +101,14 @@ def test_every_url_is_in_the_access_matrix():
 def world(acme, globex, alice, bob, charlie, staff, make_call):
     call = make_call(acme, alice, status=Call.Status.DONE, duration=29.7)
     call.segments.create(index=0, start=0, end=3, text="Hi Sarah.")
+    invitation = Invitation(team=acme, email="dave@example.com", invited_by=alice)
+    email_token, _ = invitation.issue_tokens()
+    invitation.save()
     endpoint = WebhookEndpoint.objects.create(team=acme, url="https://93.184.216.34/hook")
     return {
         "call": call,
+        "invitation": invitation,
+        "invitation_token": email_token,
         # Alice's token: only she may revoke it.
         "token": ApiToken.issue(alice, "dialer")[0],
         "endpoint": endpoint,
@@ -115,7 +127,10 @@ def url_for(name: str, world) -> str:
         "slug": world["team"].slug,
         "membership_id": world["membership"].pk,
         "uidb64": "MQ",
-        "token": "not-a-token",
+        "token": world["invitation_token"]
+        if name == "transcripts:invitation_accept"
+        else "not-a-token",
+        "invitation_id": world["invitation"].pk,
         "format": "txt",
         "index": 0,
         "tracker_id": world["team"].trackers.first().pk,
@@ -130,7 +145,9 @@ def url_for(name: str, world) -> str:
         ["uuid"],
         ["slug"],
         ["slug", "membership_id"],
+        ["slug", "invitation_id"],
         ["uidb64", "token"],
+        ["token"],
         ["uuid", "format"],
         ["uuid", "index"],
         ["slug", "tracker_id"],
@@ -147,7 +164,7 @@ def url_for(name: str, world) -> str:
 
 POST_DATA = {
     "transcripts:call_rename": {"title": "Renamed"},
-    "transcripts:member_add": {"identifier": "dave@example.com", "role": "member"},
+    "transcripts:invitation_create": {"email": "erin@example.com", "role": "member"},
     "transcripts:team_switch": {"team": ""},
     "transcripts:team_recording": {"rep_channel": "1"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},

@@ -116,6 +116,8 @@ def test_deleting_a_call_removes_its_audio(
         "/admin/",
         "/admin/transcripts/call/",
         "/admin/transcripts/team/",
+        "/admin/transcripts/invitation/",
+        "/admin/transcripts/profile/",
         "/admin/django_q/ormq/",
         "/admin/django_q/success/",
         "/admin/django_q/failure/",

@@ -8,7 +8,16 @@ from django.utils.html import format_html
 from . import services
 from .forms import PhrasesField
 from .health import queue_figures
-from .models import Call, ClusterHeartbeat, Membership, Segment, Team, Tracker
+from .models import (
+    Call,
+    ClusterHeartbeat,
+    Invitation,
+    Membership,
+    Profile,
+    Segment,
+    Team,
+    Tracker,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -192,3 +201,38 @@ class CallAdmin(admin.ModelAdmin):
 class ClusterHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "seen_at"]
     ordering = ["-seen_at"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read and revoke only: an invitation is made on the team page, which e-mails its link
+    (only the links' hashes are stored, so nothing here could send one)."""
+
+    list_display = ["email", "team", "role", "invited_by", "sent_at", "accepted_at", "revoked_at"]
+    list_filter = ["team"]
+    search_fields = ["email"]
+    readonly_fields = [
+        "team",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "sent_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    ]
+    exclude = ["email_token_hash", "link_token_hash"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "verified_email", "email_verified_at"]
+    search_fields = ["user__username", "verified_email"]
+    readonly_fields = ["user", "verified_email", "email_verified_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

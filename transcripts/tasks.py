@@ -318,3 +318,15 @@ def refresh_team_analytics(team_id: int) -> int:
         call.refresh_analytics()
         refreshed += 1
     return refreshed
+
+
+def refresh_call_analytics(call_id: int, force: bool = False) -> bool:
+    """Recompute one call's analytics if they are out of date (or `force`d, after a correction).
+    Queued by pages and corrections; returns whether it recomputed them."""
+    call = Call.objects.select_related("team").filter(pk=call_id).first()
+    if call is None or call.status != Call.Status.DONE:
+        return False
+    if not (force or call.analytics_stale):
+        return False
+    call.refresh_analytics()
+    return True

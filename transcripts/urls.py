@@ -6,6 +6,7 @@ from .views import (
     configuration,
     dashboard,
     export,
+    invitations,
     search,
     speakers,
     teams,
@@ -46,7 +47,18 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("teams/switch/", teams.team_switch, name="team_switch"),
     path("teams/<slug:slug>/", teams.team_detail, name="team_detail"),
-    path("teams/<slug:slug>/members/", teams.member_add, name="member_add"),
+    path("teams/<slug:slug>/invitations/", invitations.invitation_create, name="invitation_create"),
+    path(
+        "teams/<slug:slug>/invitations/<int:invitation_id>/resend/",
+        invitations.invitation_resend,
+        name="invitation_resend",
+    ),
+    path(
+        "teams/<slug:slug>/invitations/<int:invitation_id>/revoke/",
+        invitations.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:token>/", invitations.invitation_accept, name="invitation_accept"),
     path(
         "teams/<slug:slug>/members/<int:membership_id>/remove/",
         teams.member_remove,

@@ -10,11 +10,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, services
-from ..forms import MemberAddForm
+from ..forms import InvitationForm
 from ..models import Membership
 
 
-def _team_managed_by(request: HttpRequest, slug: str):
+def team_managed_by(request: HttpRequest, slug: str):
+    """The team, if the user manages it (403 for its other members, 404 for everyone else)."""
     team = selectors.team_for_user(request.user, slug)
     if not team.is_manager(request.user):
         raise PermissionDenied("Only the team's managers can change its members.")
@@ -24,45 +25,24 @@ def _team_managed_by(request: HttpRequest, slug: str):
 @require_GET
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = selectors.team_for_user(request.user, slug)
+    is_manager = team.is_manager(request.user)
     context = {
         "team": team,
         "memberships": team.memberships.select_related("user").order_by("user__username"),
-        "is_manager": team.is_manager(request.user),
-        "form": MemberAddForm(),
-        "setup_link": request.session.pop("setup_link", None),
+        "is_manager": is_manager,
+        "form": InvitationForm(),
+        "invitations": (
+            team.invitations.unanswered().select_related("invited_by") if is_manager else []
+        ),
+        # Shown once, to the manager who just sent it, to hand over another way if need be.
+        "invitation_link": request.session.pop("invitation_link", None) if is_manager else None,
     }
     return render(request, "transcripts/team_detail.html", context)
 
 
 @require_POST
-def member_add(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_managed_by(request, slug)
-    form = MemberAddForm(request.POST)
-    if form.is_valid():
-        try:
-            membership, created = services.member_add(
-                team=team,
-                identifier=form.cleaned_data["identifier"],
-                role=form.cleaned_data["role"],
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            name = membership.user.get_username()
-            messages.success(request, f"{name} joined {team.name}.")
-            if created:
-                # Shown once, to the manager, to send to the new member.
-                request.session["setup_link"] = request.build_absolute_uri(
-                    services.password_setup_path(membership.user)
-                )
-    else:
-        messages.error(request, "Give a username or an email address.")
-    return redirect(team)
-
-
-@require_POST
 def member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
-    team = _team_managed_by(request, slug)
+    team = team_managed_by(request, slug)
     membership = get_object_or_404(Membership, pk=membership_id, team=team)
     try:
         services.member_remove(membership=membership)
