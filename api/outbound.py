@@ -26,11 +26,11 @@ class OutboundError(Exception):
     """A request refused or failed, with a message a person can act on."""
 
 
-def allowed_networks() -> list[ipaddress._BaseNetwork]:
+def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(net, strict=False) for net in settings.OUTBOUND_ALLOWED_NETWORKS]
 
 
-def is_public(address: ipaddress._BaseAddress) -> bool:
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return address.is_global and not address.is_multicast
