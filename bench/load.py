@@ -103,7 +103,12 @@ def long_recording(directory: Path, repeats: int = 40) -> Path:
 
 
 def hammer(
-    port: int, path: str, headers: dict[str, str], until: float, latencies: list[float]
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    until: float,
+    latencies: list[float],
+    uncounted: int = 0,
 ) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     while time.monotonic() < until:
@@ -113,6 +118,9 @@ def hammer(
         response.read()
         if response.status not in (200, 286):
             raise RuntimeError(f"{path}: HTTP {response.status}")
+        if uncounted:
+            uncounted -= 1
+            continue
         latencies.append((time.perf_counter() - started) * 1000)
 
 
@@ -127,6 +135,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--api", action="store_true", help="the REST API's list and detail")
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=0,
+        help="requests per client not counted: a gunicorn worker's first request loads the URLconf",
+    )
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="callscribe-load-"))
@@ -193,7 +207,7 @@ def main() -> None:
         threads = [
             threading.Thread(
                 target=hammer,
-                args=(port, path, headers, until, results[name]),
+                args=(port, path, headers, until, results[name], options.warm_up),
             )
             for number in range(options.clients)
             for name, path in [list(pages.items())[number % len(pages)]]
@@ -223,7 +237,8 @@ def main() -> None:
     database = "PostgreSQL" if options.database_url.startswith("postgres") else "SQLite (WAL)"
     print(
         f"{options.clients} clients for {options.seconds:.0f} s, 4 gunicorn workers, "
-        f"{database}, transcriptions running at the end: {busy}"
+        f"{database}, transcriptions running at the end: {busy}, "
+        f"first {options.warm_up} requests per client not counted"
     )
     print("| page | requests | p50 ms | p90 ms | p99 ms |")
     print("|---|---|---|---|---|")
