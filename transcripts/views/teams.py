@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, services
-from ..forms import MemberAddForm
+from ..forms import MemberAddForm, TeamRetentionForm
 from ..models import Membership
 
 
@@ -29,6 +29,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "memberships": team.memberships.select_related("user").order_by("user__username"),
         "is_manager": team.is_manager(request.user),
         "form": MemberAddForm(),
+        "retention_form": TeamRetentionForm(instance=team),
         "setup_link": request.session.pop("setup_link", None),
     }
     return render(request, "transcripts/team_detail.html", context)
@@ -84,3 +85,17 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = "/"
     return redirect(target or "/")
+
+
+@require_POST
+def team_retention(request: HttpRequest, slug: str) -> HttpResponse:
+    """How long the team keeps recordings and transcripts. Managers only: it deletes calls."""
+    team = _team_managed_by(request, slug)
+    form = TeamRetentionForm(request.POST, instance=team)
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Retention rules saved.")
+    else:
+        errors = [message for field in form.errors.values() for message in field]
+        messages.error(request, " ".join(errors))
+    return redirect(team)
