@@ -151,6 +151,10 @@ def test_a_worker_with_no_access_to_the_webs_disk_transcribes_an_upload(
         **s3_recordings.env,
     )
     (machine / "tmp").mkdir(parents=True)
+    # What a worker killed mid-download on this machine left behind (no process has pid 0).
+    left_behind = machine / "workers" / "0" / "recording-1234.mp3"
+    left_behind.parent.mkdir(parents=True)
+    left_behind.write_bytes(b"half a download")
     cluster.start()
     try:
         wait_for(
@@ -163,7 +167,8 @@ def test_a_worker_with_no_access_to_the_webs_disk_transcribes_an_upload(
     assert call.status == Call.Status.DONE, call.error
     assert call.lease_owner.startswith("machine-b:")
     assert word_error_rate(speech_script, call.transcript_text) < 0.15
-    # The recording was fetched into the worker's folder and removed once decoded.
+    # The recording was fetched into the worker's folder and removed once decoded; the
+    # worker removed the dead worker's leftovers when it started.
     assert not (machine / "media").exists()
     assert [path for path in (machine / "workers").rglob("*") if path.is_file()] == []
 

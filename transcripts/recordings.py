@@ -52,6 +52,8 @@ def worker_temp_dir() -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
