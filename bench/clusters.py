@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -252,12 +253,14 @@ def main() -> None:
             )
             print(
                 f"{clusters} cluster(s): {result.wall_seconds:.1f} s, {result.per_cluster}, "
-                f"problems: {result.problems or 'none'}",
+                f"problems: {result.problems or 'none'}, "
+                f"load average after: {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
             results.append(result)
     finally:
         store.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print()
     print(report(results, args.seconds, os.cpu_count() or 1))
 

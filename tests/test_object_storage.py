@@ -86,17 +86,25 @@ def test_another_team_gets_404_for_audio_in_the_bucket(
 
 
 def test_the_player_can_be_sent_to_a_short_lived_signed_url(
-    s3_recordings, client_for, alice, acme, make_call, speech_sample, settings
+    s3_recordings, client_for, alice, speech_sample, settings
 ):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
     settings.AUDIO_PRESIGNED_REDIRECT = True
-    call = make_call(acme, alice)
-    response = client_for(alice).get(audio_url(call))
+    client = client_for(alice)
+    # The browser's word for the type is stored with the object; it must not be what is served.
+    lying = SimpleUploadedFile("call.mp3", speech_sample.read_bytes(), content_type="text/html")
+    assert client.post(reverse("transcripts:call_upload"), {"audio": lying}).status_code == 302
+    call = Call.objects.get()
+    response = client.get(audio_url(call))
     assert response.status_code == 302
     location = response["Location"]
     query = parse_qs(urlsplit(location).query)
     assert query["X-Amz-Expires"] == ["300"]
     assert "X-Amz-Signature" in query
-    assert urlopen(location, timeout=10).read() == speech_sample.read_bytes()
+    with urlopen(location, timeout=10) as fetched:
+        assert fetched.read() == speech_sample.read_bytes()
+        assert fetched.headers["Content-Type"] == "audio/mpeg"
     # The object itself has no public URL.
     with pytest.raises(OSError):
         urlopen(location.split("?")[0], timeout=10)

@@ -65,13 +65,13 @@ def serve_audio(request: HttpRequest, call) -> HttpResponse:
     storage, name = call.audio.storage, call.audio.name
     # With an object store, the player may fetch from it directly, through a URL that expires
     # in minutes (AUDIO_PRESIGNED_REDIRECT); the permanent object has no public URL.
-    signed = presigned_url(storage, name)
+    content_type = audio_content_type(name)
+    signed = presigned_url(storage, name, content_type=content_type)
     if signed:
         response = HttpResponseRedirect(signed)
         response["Cache-Control"] = "private, no-store"
         return response
     size = storage.size(name)
-    content_type = audio_content_type(name)
     header = request.headers.get("Range")
     if not header and is_local(storage):
         response = FileResponse(storage.open(name, "rb"), content_type=content_type)

@@ -140,9 +140,17 @@ def byte_range_chunks(
             yield data
 
 
-def presigned_url(storage: Storage, name: str) -> str | None:
+def presigned_url(storage: Storage, name: str, *, content_type: str) -> str | None:
     """A URL for the player that works for S3_PRESIGNED_SECONDS; None when the storage has none
-    (the local disk), or redirects are not wanted."""
+    (the local disk), or redirects are not wanted.
+
+    The store is told which type to answer with: the type stored with the object came from the
+    uploader's browser, and could be anything.
+    """
     if not settings.AUDIO_PRESIGNED_REDIRECT or is_local(storage):
         return None
-    return storage.url(name, expire=settings.S3_STORAGE_OPTIONS["querystring_expire"])
+    return storage.url(
+        name,
+        parameters={"ResponseContentType": content_type, "ResponseContentDisposition": "inline"},
+        expire=settings.S3_STORAGE_OPTIONS["querystring_expire"],
+    )
