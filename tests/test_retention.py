@@ -244,3 +244,14 @@ def test_a_manager_exports_every_transcript_of_the_team_as_a_zip(
 def test_a_member_cannot_export_the_team(acme, bob, client_for):
     response = client_for(bob).get(reverse("transcripts:team_export", args=[acme.slug]))
     assert response.status_code == 403
+
+
+def test_the_admin_shows_a_deleted_recording_and_edits_the_hold(
+    old_call, staff, client_for, django_capture_on_commit_callbacks
+):
+    run_at(UPLOADED + timedelta(days=31), django_capture_on_commit_callbacks)
+    url = reverse("admin:transcripts_call_change", args=[old_call.pk])
+    page = client_for(staff).get(url)
+    assert page.status_code == 200
+    assert "Deleted under the team&#x27;s retention rules on 2026-02-05" in page.content.decode()
+    assert 'name="retention_hold"' in page.content.decode()
