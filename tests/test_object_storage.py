@@ -223,3 +223,34 @@ def test_moving_says_which_recordings_are_lost(s3_recordings, acme, make_call, s
     )
     with pytest.raises(CommandError, match="1 recording"):
         call_command("move_recordings", "--to", "local")
+
+
+def test_a_large_upload_goes_to_the_store_in_parts(
+    s3_recordings, client_for, alice, speech_sample, tmp_path
+):
+    import subprocess
+
+    # About 11 MB: past boto3's 8 MB multipart threshold, so the file is sent in pieces read
+    # from the upload's temporary file, never held whole in memory.
+    large = tmp_path / "long-call.wav"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-stream_loop", "1", "-i", str(speech_sample)]
+        + ["-ar", "48000", "-ac", "2", str(large)],
+        check=True,
+    )
+    assert large.stat().st_size > 9 * 1024 * 1024
+    assert upload(client_for(alice), large).status_code == 302
+    call = Call.objects.get()
+    head = s3_recordings.server.client().head_object(
+        Bucket=s3_recordings.server.bucket, Key=f"{s3_recordings.prefix}/{call.audio.name}"
+    )
+    assert head["ContentLength"] == large.stat().st_size
+    # A multipart object's ETag ends in "-<number of parts>".
+    assert head["ETag"].strip('"').rsplit("-", 1)[1] == "2"
+
+
+@pytest.mark.django_db
+def test_moving_without_a_bucket_says_what_to_set(settings):
+    settings.S3_STORAGE_OPTIONS = {**settings.S3_STORAGE_OPTIONS, "bucket_name": ""}
+    with pytest.raises(CommandError, match="Set S3_BUCKET"):
+        call_command("move_recordings", "--to", "s3")

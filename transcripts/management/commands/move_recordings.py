@@ -10,6 +10,7 @@ command can be stopped at any point and run again; a second run finds nothing le
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
@@ -30,6 +31,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, to: str, keep_source: bool, **options):
         source_kind = next(kind for kind in KINDS if kind != to)
+        if not settings.S3_STORAGE_OPTIONS["bucket_name"]:
+            raise CommandError("Set S3_BUCKET (and the other S3_ settings) to move recordings.")
         try:
             source, target = backend(source_kind), backend(to)
         except Exception as error:  # noqa: BLE001 - a misconfigured store, said plainly
