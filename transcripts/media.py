@@ -1,6 +1,8 @@
 """Streaming a call's recording to the people allowed to hear it, with HTTP Range support.
 
 Audio never has a public URL: this is the only way out, and views call it after their check.
+From an object store it streams the requested bytes only, or redirects to a presigned URL that
+expires in minutes (AUDIO_PRESIGNED_REDIRECT).
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 def serve_audio(request: HttpRequest, call) -> HttpResponse:
     storage, name = call.audio.storage, call.audio.name
+    content_type = audio_content_type(name)
     # With an object store, the player may fetch from it directly, through a URL that expires
     # in minutes (AUDIO_PRESIGNED_REDIRECT); the permanent object has no public URL.
-    content_type = audio_content_type(name)
     signed = presigned_url(storage, name, content_type=content_type)
     if signed:
         response = HttpResponseRedirect(signed)
