@@ -192,10 +192,40 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_MANIFEST = env_bool("STATICFILES_MANIFEST", not DEBUG)
+# Recordings go to the local disk (MEDIA_ROOT) unless RECORDINGS_STORAGE=s3 names an
+# S3-compatible store (AWS S3, MinIO, SeaweedFS, Ceph, R2), which lets transcription machines
+# run without a shared disk. Both are described here so `move_recordings` can copy between them.
+RECORDINGS_STORAGE = os.environ.get("RECORDINGS_STORAGE", "local").strip().lower()
+S3_STORAGE_OPTIONS = {
+    "bucket_name": os.environ.get("S3_BUCKET", ""),
+    "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+    "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
+    "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+    "region_name": os.environ.get("S3_REGION") or None,
+    # Every object under this prefix, so one bucket can serve several installs.
+    "location": os.environ.get("S3_PREFIX", "").strip("/"),
+    # Path-style URLs (bucket in the path) work with every S3-compatible server.
+    "addressing_style": os.environ.get("S3_ADDRESSING_STYLE", "path"),
+    "signature_version": "s3v4",
+    # Private objects: no ACL granting public reads, and URLs only ever presigned.
+    "default_acl": None,
+    "querystring_auth": True,
+    "querystring_expire": env_int("S3_PRESIGNED_SECONDS", 300),
+    "file_overwrite": False,
+}
+RECORDINGS_BACKENDS = {
+    "local": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "s3": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_STORAGE_OPTIONS},
+}
+if RECORDINGS_STORAGE not in RECORDINGS_BACKENDS:
+    raise ValueError(f"RECORDINGS_STORAGE must be local or s3, not {RECORDINGS_STORAGE!r}")
+# The audio view redirects the player to a presigned URL (valid S3_PRESIGNED_SECONDS) instead of
+# streaming the object through the web process; only with RECORDINGS_STORAGE=s3.
+AUDIO_PRESIGNED_REDIRECT = env_bool("AUDIO_PRESIGNED_REDIRECT", False)
 STORAGES = {
     # Audio is private: it is stored outside the static root and has no public URL. It is only
     # ever streamed by a view that checks the caller's team (transcripts.views.call_audio).
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": RECORDINGS_BACKENDS[RECORDINGS_STORAGE],
     # Hashed names let browsers cache static files for ever; they need `collectstatic` first.
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -230,6 +260,9 @@ FILE_UPLOAD_HANDLERS = [
 # Uploaded files are streamed to disk past this size rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+# Each transcription worker downloads recordings into its own folder under this one; a worker
+# that starts empties the folders of workers that died (transcripts.storage).
+WORKER_TEMP_DIR = Path(os.environ.get("WORKER_TEMP_DIR", DATA_DIR / "tmp" / "workers"))
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Transcription --------------------------------------------------------------------------

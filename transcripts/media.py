@@ -1,6 +1,8 @@
 """Streaming a call's recording to the people allowed to hear it, with HTTP Range support.
 
 Audio never has a public URL: this is the only way out, and views call it after their check.
+From an object store it streams the requested bytes only, or redirects to a presigned URL that
+expires in minutes (AUDIO_PRESIGNED_REDIRECT).
 """
 
 from __future__ import annotations
@@ -8,10 +10,17 @@ from __future__ import annotations
 import mimetypes
 import re
 
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+
+from .recordings import byte_range_chunks, is_local, presigned_url
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-CHUNK = 64 * 1024
 
 AUDIO_TYPES = {
     ".mp3": "audio/mpeg",
@@ -54,23 +63,25 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _file_chunks(handle, remaining: int):
-    with handle:
-        while remaining > 0:
-            data = handle.read(min(CHUNK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            yield data
-
-
 def serve_audio(request: HttpRequest, call) -> HttpResponse:
     storage, name = call.audio.storage, call.audio.name
-    size = storage.size(name)
     content_type = audio_content_type(name)
+    # With an object store, the player may fetch from it directly, through a URL that expires
+    # in minutes (AUDIO_PRESIGNED_REDIRECT); the permanent object has no public URL.
+    signed = presigned_url(storage, name, content_type=content_type)
+    if signed:
+        response = HttpResponseRedirect(signed)
+        response["Cache-Control"] = "private, no-store"
+        return response
+    size = storage.size(name)
     header = request.headers.get("Range")
-    if not header:
+    if not header and is_local(storage):
         response = FileResponse(storage.open(name, "rb"), content_type=content_type)
+    elif not header:
+        response = StreamingHttpResponse(
+            byte_range_chunks(storage, name, 0, None), content_type=content_type
+        )
+        response["Content-Length"] = str(size)
     else:
         byte_range = parse_range(header, size)
         if byte_range is None:
@@ -78,10 +89,8 @@ def serve_audio(request: HttpRequest, call) -> HttpResponse:
             response["Content-Range"] = f"bytes */{size}"
             return response
         start, end = byte_range
-        handle = storage.open(name, "rb")
-        handle.seek(start)
         response = StreamingHttpResponse(
-            _file_chunks(handle, end - start + 1), status=206, content_type=content_type
+            byte_range_chunks(storage, name, start, end), status=206, content_type=content_type
         )
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
         response["Content-Length"] = str(end - start + 1)
