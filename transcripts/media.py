@@ -37,8 +37,8 @@ WEBM_CODECS = {"opus", "vorbis"}
 UNKNOWN_EXTENSION = ".bin"
 
 # The only types the audio view ever sends, by stored extension. It includes the extensions of
-# recordings stored before names were canonical (.mp4, .oga, .opus); any other stored name,
-# such as an old upload kept as ".html", is sent as a download.
+# recordings stored before names were canonical (.mp4, .oga, .opus, .mkv, .mov); any other
+# stored name, such as an old upload kept as ".html", is sent as a download.
 SERVED_TYPES = {
     ".wav": "audio/wav",
     ".mp3": "audio/mpeg",
@@ -49,6 +49,8 @@ SERVED_TYPES = {
     ".opus": "audio/ogg",
     ".webm": "audio/webm",
     ".mka": "audio/x-matroska",
+    ".mkv": "video/x-matroska",
+    ".mov": "video/quicktime",
     ".flac": "audio/flac",
     ".aac": "audio/aac",
 }
