@@ -153,6 +153,19 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# Whatever the username, one address may send this many login forms a minute (0: no limit).
+# Counted in the "shared" cache below, so the web processes and machines count together.
+LOGIN_RATE_LIMIT_PER_MINUTE = env_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20)
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # In the database, so every process sees one count; `migrate` creates the table.
+    "shared": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "callscribe_cache",
+    },
+}
+
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -166,8 +179,22 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 
-if env_bool("BEHIND_TLS_PROXY", False):
+# Behind proxies, every request comes from the last proxy's address; the client's is the entry
+# the outermost trusted proxy appended to X-Forwarded-For, the TRUSTED_PROXY_COUNT-th from the
+# right. Entries left of it are the client's own word and never used, so a forged entry cannot
+# make one client count as another. django-axes reads the address through django-ipware, whose
+# count leaves out the proxy that connects to gunicorn (it is REMOTE_ADDR, not in the header).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = max(0, TRUSTED_PROXY_COUNT - 1)
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Count proxies from the right and skip what the client wrote, instead of ignoring the header
+# when the client added entries of its own (which would put every such client on one address).
+IPWARE_STRICT = False
 
 # Content-Security-Policy on every page (django-csp 4). Scripts and styles come only from this
 # site's files: no inline <script>, no on...= handlers, no style="" attributes (static/js/app.js
