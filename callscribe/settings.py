@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,11 +64,14 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "axes",
+    "csp",
     "transcripts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every page has the policy, the refusals of the middleware below included.
+    "csp.middleware.CSPMiddleware",
     # Before anything reads the body: an oversized upload is refused from its headers.
     "transcripts.uploads.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -152,6 +156,18 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# Whatever the username, one address may send this many login forms a minute (0: no limit).
+# Counted in the "shared" cache below, so the web processes and machines count together.
+LOGIN_RATE_LIMIT_PER_MINUTE = env_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20)
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # In the database, so every process sees one count; `migrate` creates the table.
+    "shared": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "callscribe_cache",
+    },
+}
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -165,8 +181,42 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-if env_bool("BEHIND_TLS_PROXY", False):
+
+# Behind proxies, every request comes from the last proxy's address; the client's is the entry
+# the outermost trusted proxy appended to X-Forwarded-For, the TRUSTED_PROXY_COUNT-th from the
+# right. Entries left of it are the client's own word and never used, so a forged entry cannot
+# make one client count as another. django-axes reads the address through django-ipware, whose
+# count leaves out the proxy that connects to gunicorn (it is REMOTE_ADDR, not in the header).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = max(0, TRUSTED_PROXY_COUNT - 1)
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Count proxies from the right and skip what the client wrote, instead of ignoring the header
+# when the client added entries of its own (which would put every such client on one address).
+IPWARE_STRICT = False
+
+# Content-Security-Policy on every page (django-csp 4). Scripts and styles come only from this
+# site's files: no inline <script>, no on...= handlers, no style="" attributes (static/js/app.js
+# sets the charts' sizes). Recordings add a stricter policy of their own (transcripts.media).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "media-src": [SELF],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- E-mail (invitations and password resets) ------------------------------------------------
 # The console backend prints messages to the web process's log: enough to try callscribe out.

@@ -62,6 +62,7 @@ def test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Login throttling has tests of its own; elsewhere it would only count failed logins.
     settings.AXES_ENABLED = False
+    settings.LOGIN_RATE_LIMIT_PER_MINUTE = 0
     # Static files from the source folders: tests need no collectstatic run.
     settings.STORAGES = {
         **settings.STORAGES,

@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.core.management import call_command
+from django.db.models.signals import post_migrate
+
+
+def create_cache_table(using: str = "default", **kwargs) -> None:
+    # The "shared" cache lives in the database (settings.CACHES); `migrate` alone sets it up.
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 class TranscriptsConfig(AppConfig):
@@ -14,3 +21,5 @@ class TranscriptsConfig(AppConfig):
         post_spawn.connect(
             lambda **kwargs: clean_worker_temp_dirs(), weak=False, dispatch_uid="clean_temp"
         )
+
+        post_migrate.connect(create_cache_table, sender=self)

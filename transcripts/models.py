@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import analytics as call_analytics
-from . import recordings, speakers
+from . import media, recordings, speakers
 from .speakers import REP, ROLES
 
 
@@ -393,9 +393,11 @@ class Invitation(models.Model):
 
 def audio_upload_path(call: Call, filename: str) -> str:
     # A random name: the uploaded name is only metadata, and could be anything ("../../x").
+    # Only an extension the audio view serves as audio survives (call_create names the file
+    # after its decoded container); "x.html" is stored as .bin and only ever downloaded.
     suffix = Path(filename).suffix.lower()
-    if not suffix[1:].isalnum() or len(suffix) > 6:
-        suffix = ""
+    if media.served_type(suffix) is None:
+        suffix = media.UNKNOWN_EXTENSION
     return f"audio/{call.uuid.hex[:2]}/{call.uuid.hex}{suffix}"
 
 
@@ -519,7 +521,8 @@ class Call(models.Model):
         return reverse("transcripts:call_detail", args=[self.uuid])
 
     def can_change(self, user) -> bool:
-        """Editing the title or deleting: the uploader, a manager of the team, or staff."""
+        """Renaming, deleting, transcribing again or cancelling: the uploader, a manager of the
+        team, or staff."""
         if user.is_staff or (self.uploaded_by_id and self.uploaded_by_id == user.pk):
             return True
         return self.team.is_manager(user)

@@ -11,6 +11,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from . import media
 from .models import Call, Invitation, Membership, Segment, Team, Tracker
 from .speech import audio
 from .speech.base import DecodeOptions, EngineSpec, TranscriptionError
@@ -84,6 +85,11 @@ def call_create(*, team: Team, user, upload: File, title: str = "", check: bool 
         check_queue_allowance(user)
         info = check_recording(_local_path_or_file(upload))
         upload.seek(0)
+    # Named after what it decoded as, never after the uploaded name: "x.html" holding a valid
+    # WAV is stored as .wav and served as audio (transcripts.media).
+    extension = media.UNKNOWN_EXTENSION
+    if info:
+        extension = media.stored_extension(info.format_name, info.codec)
     call = Call(
         team=team,
         uploaded_by=user,
@@ -94,7 +100,7 @@ def call_create(*, team: Team, user, upload: File, title: str = "", check: bool 
         duration=info.duration if info else None,
     )
     with transaction.atomic():
-        call.audio.save(call.original_filename or "recording", upload, save=False)
+        call.audio.save(f"recording{extension}", upload, save=False)
         call.save()
         call_enqueue(call)
     return call

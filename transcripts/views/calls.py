@@ -108,7 +108,11 @@ def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
 def call_progress(request: HttpRequest, uuid: UUID) -> HttpResponse:
     """The call's status fragment, polled by the call page until the call is finished."""
     call = selectors.call_for_user(request.user, uuid)
-    context = {"call": call, **transcript_context(request, call)}
+    context = {
+        "call": call,
+        "can_change": call.can_change(request.user),
+        **transcript_context(request, call),
+    }
     response = render(request, "transcripts/_call_status.html", context)
     return _stop_polling_when_finished(call, response)
 
@@ -138,9 +142,17 @@ def call_audio(request: HttpRequest, uuid: UUID) -> HttpResponse:
     return serve_audio(request, call)
 
 
+def _call_changeable_by(request: HttpRequest, uuid: UUID):
+    call = selectors.call_for_user(request.user, uuid)
+    if not call.can_change(request.user):
+        raise PermissionDenied("Only the person who uploaded this call or a manager can do that.")
+    return call
+
+
 @require_POST
 def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    call = selectors.call_for_user(request.user, uuid)
+    # It discards the transcript and any corrections people made: not every member's call.
+    call = _call_changeable_by(request, uuid)
     if not call.is_finished:
         messages.error(request, "This call is still being transcribed: cancel it first.")
     else:
@@ -151,19 +163,12 @@ def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
 
 @require_POST
 def call_cancel(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    call = selectors.call_for_user(request.user, uuid)
+    call = _call_changeable_by(request, uuid)
     if call.cancel():
         messages.success(request, "Transcription cancelled.")
     else:
         messages.error(request, "This call has already finished.")
     return redirect(call)
-
-
-def _call_changeable_by(request: HttpRequest, uuid: UUID):
-    call = selectors.call_for_user(request.user, uuid)
-    if not call.can_change(request.user):
-        raise PermissionDenied("Only the person who uploaded this call or a manager can do that.")
-    return call
 
 
 @require_POST
