@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from transcripts import services
 from transcripts.models import Call
+from transcripts.recordings import worker_temp_dir
 
 from . import notices, outbound, webhooks
 from .models import UrlImport, WebhookDelivery
@@ -42,7 +43,8 @@ def import_call_url(import_id: int) -> str:
     if url_import is None or url_import.status != UrlImport.Status.DOWNLOADING:
         return "nothing to do"
     call = url_import.call
-    with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as folder:
+    # In the worker's own folder: one left by a killed worker is removed when workers start.
+    with tempfile.TemporaryDirectory(dir=worker_temp_dir()) as folder:
         target = Path(folder) / "recording"
         try:
             size = outbound.download(
@@ -65,7 +67,7 @@ def import_call_url(import_id: int) -> str:
             if call.status != Call.Status.QUEUED:
                 return "cancelled meanwhile"
             with target.open("rb") as handle:
-                call.audio.save(name, File(handle), save=False)
+                call.audio.save(services.recording_name(info), File(handle), save=False)
             call.original_filename = name
             call.size_bytes = size
             call.duration = info.duration

@@ -51,6 +51,13 @@ def _call_or_404(request, uuid) -> Call:
     return selectors.call_for_user(request.user, uuid)
 
 
+def _check_changeable(call: Call, user, doing: str) -> None:
+    # The portal's rule: renaming, deleting, transcribing again and cancelling are the
+    # uploader's or a manager's.
+    if not call.can_change(user):
+        raise PermissionDenied(f"Only the uploader or a manager can {doing} this call.")
+
+
 # --- Teams and trackers -----------------------------------------------------------------------
 
 
@@ -237,8 +244,7 @@ class CallViewSet(
         changes = serializers.CallUpdateSerializer(data=request.data)
         changes.is_valid(raise_exception=True)
         if "title" in changes.validated_data:
-            if not call.can_change(request.user):
-                raise PermissionDenied("Only the uploader or a manager can rename this call.")
+            _check_changeable(call, request.user, "rename")
             call.title = changes.validated_data["title"].strip()
             call.save(update_fields=["title"])
         if "speaker_names" in changes.validated_data:
@@ -249,8 +255,7 @@ class CallViewSet(
         return Response(self.get_serializer(call).data)
 
     def perform_destroy(self, call: Call) -> None:
-        if not call.can_change(self.request.user):
-            raise PermissionDenied("Only the uploader or a manager can delete this call.")
+        _check_changeable(call, self.request.user, "delete")
         call.delete()
 
     @extend_schema(request=None, responses={202: serializers.CallSerializer})
@@ -258,6 +263,7 @@ class CallViewSet(
     def retranscribe(self, request, uuid=None):
         """Transcribe a finished call again, from the start."""
         call = self.get_object()
+        _check_changeable(call, request.user, "transcribe again")
         if not call.is_finished:
             raise Conflict("This call is still being transcribed: cancel it first.")
         services.call_retranscribe(call)
@@ -268,6 +274,7 @@ class CallViewSet(
     def cancel(self, request, uuid=None):
         """Stop a queued or running transcription."""
         call = self.get_object()
+        _check_changeable(call, request.user, "cancel")
         if not call.cancel():
             raise Conflict("This call has already finished.")
         return Response(self.get_serializer(call).data)

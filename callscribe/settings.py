@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "axes",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     # Swagger UI's files served from here: the docs work offline and under a strict CSP.
@@ -73,6 +75,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every page has the policy, the refusals of the middleware below included.
+    "csp.middleware.CSPMiddleware",
     # Before anything reads the body: an oversized upload is refused from its headers.
     "transcripts.uploads.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -157,6 +161,18 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# Whatever the username, one address may send this many login forms a minute (0: no limit).
+# Counted in the "shared" cache below, so the web processes and machines count together.
+LOGIN_RATE_LIMIT_PER_MINUTE = env_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20)
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # In the database, so every process sees one count; `migrate` creates the table.
+    "shared": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "callscribe_cache",
+    },
+}
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -170,8 +186,42 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-if env_bool("BEHIND_TLS_PROXY", False):
+
+# Behind proxies, every request comes from the last proxy's address; the client's is the entry
+# the outermost trusted proxy appended to X-Forwarded-For, the TRUSTED_PROXY_COUNT-th from the
+# right. Entries left of it are the client's own word and never used, so a forged entry cannot
+# make one client count as another. django-axes reads the address through django-ipware, whose
+# count leaves out the proxy that connects to gunicorn (it is REMOTE_ADDR, not in the header).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = max(0, TRUSTED_PROXY_COUNT - 1)
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Count proxies from the right and skip what the client wrote, instead of ignoring the header
+# when the client added entries of its own (which would put every such client on one address).
+IPWARE_STRICT = False
+
+# Content-Security-Policy on every page (django-csp 4). Scripts and styles come only from this
+# site's files: no inline <script>, no on...= handlers, no style="" attributes (static/js/app.js
+# sets the charts' sizes). Recordings add a stricter policy of their own (transcripts.media).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "media-src": [SELF],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- E-mail (invitations and password resets) ------------------------------------------------
 # The console backend prints messages to the web process's log: enough to try callscribe out.
@@ -197,10 +247,40 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_MANIFEST = env_bool("STATICFILES_MANIFEST", not DEBUG)
+# Recordings go to the local disk (MEDIA_ROOT) unless RECORDINGS_STORAGE=s3 names an
+# S3-compatible store (AWS S3, MinIO, SeaweedFS, Ceph, R2), which lets transcription machines
+# run without a shared disk. Both are described here so `move_recordings` can copy between them.
+RECORDINGS_STORAGE = os.environ.get("RECORDINGS_STORAGE", "local").strip().lower()
+S3_STORAGE_OPTIONS = {
+    "bucket_name": os.environ.get("S3_BUCKET", ""),
+    "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+    "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
+    "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+    "region_name": os.environ.get("S3_REGION") or None,
+    # Every object under this prefix, so one bucket can serve several installs.
+    "location": os.environ.get("S3_PREFIX", "").strip("/"),
+    # Path-style URLs (bucket in the path) work with every S3-compatible server.
+    "addressing_style": os.environ.get("S3_ADDRESSING_STYLE", "path"),
+    "signature_version": "s3v4",
+    # Private objects: no ACL granting public reads, and URLs only ever presigned.
+    "default_acl": None,
+    "querystring_auth": True,
+    "querystring_expire": env_int("S3_PRESIGNED_SECONDS", 300),
+    "file_overwrite": False,
+}
+RECORDINGS_BACKENDS = {
+    "local": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "s3": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_STORAGE_OPTIONS},
+}
+if RECORDINGS_STORAGE not in RECORDINGS_BACKENDS:
+    raise ValueError(f"RECORDINGS_STORAGE must be local or s3, not {RECORDINGS_STORAGE!r}")
+# The audio view redirects the player to a presigned URL (valid S3_PRESIGNED_SECONDS) instead of
+# streaming the object through the web process; only with RECORDINGS_STORAGE=s3.
+AUDIO_PRESIGNED_REDIRECT = env_bool("AUDIO_PRESIGNED_REDIRECT", False)
 STORAGES = {
     # Audio is private: it is stored outside the static root and has no public URL. It is only
     # ever streamed by a view that checks the caller's team (transcripts.views.call_audio).
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": RECORDINGS_BACKENDS[RECORDINGS_STORAGE],
     # Hashed names let browsers cache static files for ever; they need `collectstatic` first.
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -235,6 +315,9 @@ FILE_UPLOAD_HANDLERS = [
 # Uploaded files are streamed to disk past this size rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+# Each transcription worker downloads recordings into its own folder under this one; a worker
+# that starts empties the folders of workers that died (transcripts.storage).
+WORKER_TEMP_DIR = Path(os.environ.get("WORKER_TEMP_DIR", DATA_DIR / "tmp" / "workers"))
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Transcription --------------------------------------------------------------------------

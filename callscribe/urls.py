@@ -3,11 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api.urls import api_patterns, profile_patterns, webhook_patterns
+from transcripts.throttling import limit_login_rate
 from transcripts.views import accounts
 from transcripts.views.health import healthz
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", limit_login_rate(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
     path(

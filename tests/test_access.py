@@ -37,10 +37,12 @@ MATRIX = {
     "transcripts:call_progress": ("get", {**CALL_VIEW, MEMBER: 286, MANAGER: 286}),
     "transcripts:call_row": ("get", {**CALL_VIEW, MEMBER: 286, MANAGER: 286}),
     "transcripts:call_audio": ("get", CALL_VIEW),
-    "transcripts:call_retranscribe": ("post", CALL_ACTION),
-    "transcripts:call_cancel": ("post", CALL_ACTION),
+    # Transcribing again discards people's corrections: the uploader's or a manager's call.
+    "transcripts:call_retranscribe": ("post", CALL_OWNER_ACTION),
+    "transcripts:call_cancel": ("post", CALL_OWNER_ACTION),
     "transcripts:call_rename": ("post", CALL_OWNER_ACTION),
     "transcripts:call_delete": ("post", CALL_OWNER_ACTION),
+    "transcripts:call_hold": ("post", CALL_OWNER_ACTION),
     "transcripts:team_detail": ("get", {**CALL_VIEW}),
     "transcripts:team_switch": ("post", {v: 302 for v in VISITORS}),
     "transcripts:invitation_create": ("post", TEAM_MANAGER_ACTION),
@@ -62,6 +64,8 @@ MATRIX = {
     "transcripts:search": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:dashboard": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:team_recording": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:team_retention": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:team_export": ("get", {**TEAM_MANAGER_ACTION, MANAGER: 200}),
     "transcripts:tracker_list": ("get", CALL_VIEW),
     "transcripts:tracker_edit": ("get", CALL_VIEW),
     "transcripts:tracker_delete": ("post", CALL_ACTION),
@@ -208,3 +212,55 @@ def test_only_staff_reach_the_admin(client, world, url, visitor, expected):
 def test_an_outsider_cannot_find_a_call_through_the_list(client_for, world, charlie):
     page = client_for(charlie).get(reverse("transcripts:call_list")).content.decode()
     assert str(world["call"].uuid) not in page
+
+
+@pytest.mark.parametrize("status", [Call.Status.DONE, Call.Status.FAILED, Call.Status.CANCELLED])
+def test_a_member_who_did_not_upload_cannot_transcribe_again(client_for, world, bob, status):
+    call = world["call"]
+    Call.objects.filter(pk=call.pk).update(status=status)
+    client = client_for(bob)
+    page = client.get(call.get_absolute_url()).content.decode()
+    assert reverse("transcripts:call_retranscribe", args=[call.uuid]) not in page
+    response = client.post(reverse("transcripts:call_retranscribe", args=[call.uuid]))
+    assert response.status_code == 403
+    call.refresh_from_db()
+    assert call.status == status
+    assert call.segments.count() == 1  # the transcript, corrections included, is kept
+
+
+@pytest.mark.parametrize("status", [Call.Status.QUEUED, Call.Status.PROCESSING])
+def test_a_member_who_did_not_upload_cannot_cancel(client_for, world, bob, status):
+    call = world["call"]
+    Call.objects.filter(pk=call.pk).update(status=status)
+    client = client_for(bob)
+    for url in (call.get_absolute_url(), reverse("transcripts:call_progress", args=[call.uuid])):
+        assert (
+            reverse("transcripts:call_cancel", args=[call.uuid])
+            not in client.get(url).content.decode()
+        )
+    assert client.post(reverse("transcripts:call_cancel", args=[call.uuid])).status_code == 403
+    call.refresh_from_db()
+    assert call.status == status
+
+
+@pytest.mark.parametrize("status", [Call.Status.QUEUED, Call.Status.PROCESSING])
+def test_the_uploader_and_a_manager_see_cancel(client_for, world, acme, make_call, bob, status):
+    bobs = make_call(acme, bob, status=status)
+    for person in (bob, world["users"][MANAGER]):
+        page = client_for(person).get(bobs.get_absolute_url()).content.decode()
+        assert reverse("transcripts:call_cancel", args=[bobs.uuid]) in page
+
+
+def test_the_uploader_may_transcribe_their_call_again(
+    client_for, world, acme, make_call, bob, django_capture_on_commit_callbacks
+):
+    bobs = make_call(acme, bob, status=Call.Status.FAILED)
+    client = client_for(bob)
+    assert (
+        reverse("transcripts:call_retranscribe", args=[bobs.uuid])
+        in client.get(bobs.get_absolute_url()).content.decode()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("transcripts:call_retranscribe", args=[bobs.uuid]))
+    bobs.refresh_from_db()
+    assert bobs.status == Call.Status.QUEUED

@@ -46,9 +46,10 @@ MATRIX = {
         ("patch", {"speaker_names": {"Rep": "Dana"}}, OURS),
         ("delete", None, {**OURS, MEMBER: 403, MANAGER: 204}),
     ],
-    "api:call-retranscribe": [("post", None, {**OURS, MEMBER: 202, MANAGER: 202})],
-    # The call is done: there is nothing to cancel, but both get past the access check.
-    "api:call-cancel": [("post", None, {**OURS, MEMBER: 409, MANAGER: 409})],
+    # As on the portal: the uploader's or a manager's (Alice's call; Bob is a plain member).
+    "api:call-retranscribe": [("post", None, {**OURS, MEMBER: 403, MANAGER: 202})],
+    # The call is done: there is nothing to cancel, but the manager gets past the access check.
+    "api:call-cancel": [("post", None, {**OURS, MEMBER: 403, MANAGER: 409})],
     "api:call-transcript": [("get", None, OURS)],
     "api:call-analytics": [("get", None, OURS)],
     "api:call-tracker-hits": [("get", None, OURS)],

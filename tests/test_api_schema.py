@@ -46,6 +46,10 @@ def test_the_docs_page_loads_only_scripts_from_this_server(client, db):
     assert page.status_code == 200
     html = page.content.decode()
     assert "cdn" not in html.lower()
+    policy = dict(
+        directive.strip().split(" ", 1) for directive in page["Content-Security-Policy"].split(";")
+    )
+    assert policy["script-src"] == "'self'"
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
     assert scripts and all("src=" in attrs and not body.strip() for attrs, body in scripts)
     sources = [re.search(r'src="([^"]+)"', attrs).group(1) for attrs, _ in scripts]

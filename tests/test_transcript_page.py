@@ -52,7 +52,7 @@ def test_the_talk_ratio_is_drawn_against_the_43_percent_benchmark(client_for, al
     )
     assert float(shares["Rep"]) == pytest.approx(16.0 / 25.5, abs=0.001)
     assert float(shares["Customer"]) == pytest.approx(9.5 / 25.5, abs=0.001)
-    assert 'class="benchmark" style="left: 43.00%"' in page
+    assert 'class="benchmark" data-left="43.00"' in page
 
 
 def test_the_analytics_link_to_their_moments(client_for, alice, dual_call):

@@ -28,9 +28,9 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    list_display = ["name", "slug", "audio_retention_days", "transcript_retention_days"]
     readonly_fields = ["trackers_changed_at"]
     inlines = [MembershipInline]
 
@@ -130,6 +130,7 @@ class CallAdmin(admin.ModelAdmin):
             },
         ),
         ("Worker", {"fields": ["lease_owner", "lease_expires_at", "attempts", "task_id"]}),
+        ("Retention", {"fields": ["retention_hold", "audio_deleted_at"]}),
         (
             "Speakers and analytics",
             {
@@ -148,7 +149,7 @@ class CallAdmin(admin.ModelAdmin):
         name
         for _, group in fieldsets
         for name in group["fields"]
-        if name not in ("title", "team", "uploaded_by")
+        if name not in ("title", "team", "uploaded_by", "retention_hold")
     ]
     inlines = [SegmentInline]
     actions = ["retranscribe"]
@@ -175,6 +176,9 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.display(description="Recording")
     def recording(self, call: Call) -> str:
+        if not call.has_audio:
+            when = f" on {call.audio_deleted_at:%Y-%m-%d}" if call.audio_deleted_at else ""
+            return f"Deleted under the team's retention rules{when}"
         # Audio has no public URL: link to the view that streams it to team members.
         return format_html(
             '<a href="{}">{}</a> ({} bytes)',

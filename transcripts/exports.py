@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -311,3 +312,37 @@ def render(
         segments, title=title, duration=duration, analytics=analytics
     )
     return output.encode("utf-8") if isinstance(output, str) else output
+
+
+class _ZipSink(io.RawIOBase):
+    """Where zipfile writes: bytes collected until the caller takes them, so a ZIP of any size
+    streams out entry by entry without being held whole in memory."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.pending += data
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def take(self) -> bytes:
+        data, self.pending = bytes(self.pending), bytearray()
+        return data
+
+
+def zip_stream(entries: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+    """A ZIP archive of (name, content) entries, yielded piece by piece as it is written."""
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in entries:
+            archive.writestr(name, content)
+            yield sink.take()
+    yield sink.take()

@@ -210,3 +210,9 @@ class CallFilterForm(forms.Form):
             "date_to": data.get("date_to"),
             "sort": data.get("sort") or "-created",
         }
+
+
+class TeamRetentionForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["audio_retention_days", "transcript_retention_days"]

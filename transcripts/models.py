@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -17,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import analytics as call_analytics
-from . import speakers
+from . import media, recordings, speakers
 from .speakers import REP, ROLES
 
 
@@ -90,9 +93,39 @@ class Team(models.Model):
     )
     # Analytics computed before this are out of date (see Call.analytics_stale).
     trackers_changed_at = models.DateTimeField(null=True, blank=True)
+    # Retention (transcripts.retention): recordings and transcripts are deleted this many days
+    # after upload; blank keeps them for ever. Audio never outlives its transcript.
+    audio_retention_days = models.PositiveIntegerField(
+        "keep recordings for (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Blank keeps them for ever.",
+    )
+    transcript_retention_days = models.PositiveIntegerField(
+        "keep transcripts for (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="The call, its transcript and analytics. Blank keeps them for ever.",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(transcript_retention_days__isnull=True)
+                | Q(
+                    audio_retention_days__isnull=False,
+                    audio_retention_days__lte=F("transcript_retention_days"),
+                ),
+                name="audio_kept_no_longer_than_transcripts",
+                violation_error_message=(
+                    "Recordings cannot be kept longer than transcripts: a transcript is deleted "
+                    "with its call."
+                ),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -360,9 +393,11 @@ class Invitation(models.Model):
 
 def audio_upload_path(call: Call, filename: str) -> str:
     # A random name: the uploaded name is only metadata, and could be anything ("../../x").
+    # Only an extension the audio view serves as audio survives (call_create names the file
+    # after its decoded container); "x.html" is stored as .bin and only ever downloaded.
     suffix = Path(filename).suffix.lower()
-    if not suffix[1:].isalnum() or len(suffix) > 6:
-        suffix = ""
+    if media.served_type(suffix) is None:
+        suffix = media.UNKNOWN_EXTENSION
     return f"audio/{call.uuid.hex[:2]}/{call.uuid.hex}{suffix}"
 
 
@@ -422,7 +457,13 @@ class Call(models.Model):
     )
     title = models.CharField(max_length=200, blank=True)
     original_filename = models.CharField(max_length=255, blank=True)
-    audio = models.FileField(upload_to=audio_upload_path, max_length=255)
+    # Empty once the retention rules deleted the recording (audio_deleted_at says when).
+    audio = models.FileField(upload_to=audio_upload_path, max_length=255, blank=True)
+    audio_deleted_at = models.DateTimeField(null=True, blank=True)
+    # A manager's hold: the retention rules delete nothing of a held call.
+    retention_hold = models.BooleanField(
+        "on hold", default=False, help_text="Kept whatever the team's retention rules say."
+    )
     size_bytes = models.BigIntegerField(default=0)
     content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -490,7 +531,8 @@ class Call(models.Model):
         return reverse("transcripts:call_detail", args=[self.uuid])
 
     def can_change(self, user) -> bool:
-        """Editing the title or deleting: the uploader, a manager of the team, or staff."""
+        """Renaming, deleting, transcribing again or cancelling: the uploader, a manager of the
+        team, or staff."""
         if user.is_staff or (self.uploaded_by_id and self.uploaded_by_id == user.pk):
             return True
         return self.team.is_manager(user)
@@ -530,6 +572,51 @@ class Call(models.Model):
     @property
     def transcript_text(self) -> str:
         return " ".join(segment.text for segment in self.segments.all())
+
+    # --- the recording and its retention ---------------------------------------------------
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio.name)
+
+    @contextmanager
+    def recording_on_disk(self) -> Iterator[Path]:
+        """The recording as a file on this machine for the block's length: the file itself on
+        local storage, else a temporary copy fetched from the object store and removed after."""
+        with recordings.local_copy(self.audio.storage, self.audio.name) as path:
+            yield path
+
+    def _retention_date(self, days: int | None) -> datetime | None:
+        if days is None or self.retention_hold:
+            return None
+        return self.created_at + timedelta(days=days)
+
+    @property
+    def audio_expires_at(self) -> datetime | None:
+        """When the retention rules will delete the recording; None: never (or already gone)."""
+        if not self.has_audio:
+            return None
+        return self._retention_date(self.team.audio_retention_days)
+
+    @property
+    def transcript_expires_at(self) -> datetime | None:
+        return self._retention_date(self.team.transcript_retention_days)
+
+    def set_retention_hold(self, held: bool) -> None:
+        self._update(None, retention_hold=held)
+
+    def delete_audio(self) -> bool:
+        """Delete the recording but keep the call and its transcript (the retention rules).
+        The object goes once the change is committed; a held call keeps it."""
+        name, storage = self.audio.name, self.audio.storage
+        if not name:
+            return False
+        deleted = self._update(
+            Q(retention_hold=False) & ~Q(audio=""), audio="", audio_deleted_at=timezone.now()
+        )
+        if deleted:
+            transaction.on_commit(lambda: storage.delete(name))
+        return deleted
 
     # --- speakers and analytics -----------------------------------------------------------
 

@@ -11,6 +11,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from . import media
 from .models import Call, Invitation, Membership, Segment, Team, Tracker
 from .speech import audio
 from .speech.base import DecodeOptions, EngineSpec, TranscriptionError
@@ -94,10 +95,18 @@ def call_create(*, team: Team, user, upload: File, title: str = "", check: bool 
         duration=info.duration if info else None,
     )
     with transaction.atomic():
-        call.audio.save(call.original_filename or "recording", upload, save=False)
+        call.audio.save(recording_name(info), upload, save=False)
         call.save()
         call_enqueue(call)
     return call
+
+
+def recording_name(info: audio.AudioInfo | None) -> str:
+    """The name a recording is stored under: after what it decoded as, never after the name it
+    came with ("x.html" holding a valid WAV is stored as .wav and served as audio, see media)."""
+    if info is None:
+        return f"recording{media.UNKNOWN_EXTENSION}"
+    return f"recording{media.stored_extension(info.format_name, info.codec)}"
 
 
 def _local_path_or_file(upload: File):

@@ -109,9 +109,10 @@ class CallTranscription:
 
     def run(self) -> None:
         started = time.monotonic()
-        channels = audio.decode(
-            self.call.audio.path, mono=False, max_seconds=settings.MAX_AUDIO_HOURS * 3600
-        )
+        # From an object store the recording is fetched into this worker's temporary folder,
+        # and removed as soon as it is decoded.
+        with self.call.recording_on_disk() as path:
+            channels = audio.decode(path, mono=False, max_seconds=settings.MAX_AUDIO_HOURS * 3600)
         duration = channels.shape[1] / SAMPLE_RATE
         if duration < 0.1:
             raise TranscriptionError(audio.UNREADABLE)

@@ -28,6 +28,7 @@ urlpatterns = [
     path("calls/<uuid:uuid>/cancel/", calls.call_cancel, name="call_cancel"),
     path("calls/<uuid:uuid>/rename/", calls.call_rename, name="call_rename"),
     path("calls/<uuid:uuid>/delete/", calls.call_delete, name="call_delete"),
+    path("calls/<uuid:uuid>/hold/", calls.call_hold, name="call_hold"),
     # A transcribed call: its analysis, speakers, lines and exports.
     path("calls/<uuid:uuid>/insights/", analysis.call_insights, name="call_insights"),
     path("calls/<uuid:uuid>/transcript/", transcript.call_transcript, name="call_transcript"),
@@ -65,6 +66,8 @@ urlpatterns = [
         name="member_remove",
     ),
     path("teams/<slug:slug>/recording/", speakers.team_recording, name="team_recording"),
+    path("teams/<slug:slug>/retention/", teams.team_retention, name="team_retention"),
+    path("teams/<slug:slug>/export/", export.team_export, name="team_export"),
     path("teams/<slug:slug>/trackers/", trackers.tracker_list, name="tracker_list"),
     path(
         "teams/<slug:slug>/trackers/<int:tracker_id>/", trackers.tracker_edit, name="tracker_edit"

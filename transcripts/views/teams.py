@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, services
-from ..forms import InvitationForm
+from ..forms import InvitationForm, TeamRetentionForm
 from ..models import Membership
 
 
@@ -36,6 +36,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         ),
         # Shown once, to the manager who just sent it, to hand over another way if need be.
         "invitation_link": request.session.pop("invitation_link", None) if is_manager else None,
+        "retention_form": TeamRetentionForm(instance=team),
     }
     return render(request, "transcripts/team_detail.html", context)
 
@@ -64,3 +65,17 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = "/"
     return redirect(target or "/")
+
+
+@require_POST
+def team_retention(request: HttpRequest, slug: str) -> HttpResponse:
+    """How long the team keeps recordings and transcripts. Managers only: it deletes calls."""
+    team = team_managed_by(request, slug)
+    form = TeamRetentionForm(request.POST, instance=team)
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Retention rules saved.")
+    else:
+        errors = [message for field in form.errors.values() for message in field]
+        messages.error(request, " ".join(errors))
+    return redirect(team)
