@@ -142,6 +142,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "transcripts:call_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Who may start a team of their own from the portal (becoming its manager): "anyone" or "staff".
+TEAM_CREATION = os.environ.get("TEAM_CREATION", "anyone")
+if TEAM_CREATION not in {"anyone", "staff"}:
+    raise ValueError('TEAM_CREATION must be "anyone" or "staff".')
+
 # Invitations to a team, and password resets, are e-mailed; an invitation's links work this long.
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
 

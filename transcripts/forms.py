@@ -56,6 +56,20 @@ class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
 
+class TeamNameForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the team a name.")
+        return name
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
 class InvitedAccountForm(UserCreationForm):
     """A new account for the invited address: the person picks a username and a password."""
 
