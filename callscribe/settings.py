@@ -131,6 +131,8 @@ AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out username/address before the password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # The account's e-mail address, or its username in any case (transcripts/auth.py).
+    "transcripts.auth.EmailOrUsernameBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -154,6 +156,8 @@ INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failures count against the account, whether it was named by username or address, in any case.
+AXES_USERNAME_CALLABLE = "transcripts.auth.axes_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
