@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body: an oversized upload is refused from its headers.
     "transcripts.uploads.UploadLimitMiddleware",
+    # gzip for pages, JSON and downloads, not where BREACH could use it (compression.py).
+    "transcripts.compression.SafeGZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

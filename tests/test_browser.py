@@ -276,7 +276,8 @@ def test_a_rep_reviews_a_dual_channel_call_from_upload_to_dashboard(
     assert name == "discovery-call-with-sarah-lee.srt"
     cues = SRT_CUE.findall(srt.read_text())
     assert [int(cue[0]) for cue in cues] == list(range(1, len(cues) + 1))
-    assert len(cues) == len(texts)
+    # Long lines are split into several cues (two lines of 42 characters at most).
+    assert len(cues) >= len(texts)
     starts = []
     for cue in cues:
         h1, m1, s1, ms1, h2, m2, s2, ms2 = (int(part) for part in cue[1:9])

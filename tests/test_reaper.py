@@ -62,3 +62,10 @@ def test_it_enqueues_a_call_whose_task_never_reached_the_broker(
 def test_it_runs_every_minute(db):
     schedule = Schedule.objects.get(func="transcripts.tasks.reap_stale_calls")
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
+
+
+def test_its_successes_are_not_saved_so_they_do_not_crowd_out_transcriptions(db):
+    import ast
+
+    schedule = Schedule.objects.get(func="transcripts.tasks.reap_stale_calls")
+    assert ast.literal_eval(schedule.kwargs) == {"q_options": {"save": False}}

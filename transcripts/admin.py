@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
+from . import exports, services
 from .forms import PhrasesField, UniqueEmailUserChangeForm
 from .health import queue_figures
 from .models import (
@@ -87,7 +87,7 @@ class CallAdmin(admin.ModelAdmin):
         "status",
         "stage",
         "percent",
-        "duration",
+        "length",
         "engine",
         "model_name",
         "created_at",
@@ -184,6 +184,10 @@ class CallAdmin(admin.ModelAdmin):
             call.audio.name,
             call.size_bytes,
         )
+
+    @admin.display(description="Length", ordering="duration")
+    def length(self, call: Call) -> str:
+        return "–" if call.duration is None else exports.clock(call.duration)
 
     @admin.display(description="Progress")
     def percent(self, call: Call) -> str:
