@@ -6,7 +6,8 @@ everything a rep does with it: speakers, timeline and analytics, seeking from mo
 inside the call and across calls, naming the speakers, exports and the dashboard. One upload
 serves every step, because transcribing is the slow part.
 
-Screenshots of the main pages are saved under test-artifacts/screenshots/.
+Screenshots of the main pages are saved under test-artifacts/screenshots/; every page shot is
+checked with axe-core first.
 """
 
 import json
@@ -21,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from docx import Document
 
+from tests.browser import assert_accessible, install_axe
 from tests.conftest import FIXTURES, PASSWORD
 from tests.workers import Cluster, WebServer
 
@@ -72,12 +74,15 @@ def portal(tmp_path):
 def page(browser, portal):
     context = browser.new_context(base_url=portal.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
+    install_axe(context)
     opened = context.new_page()
     yield opened
     context.close()
 
 
 def screenshot(page, name: str) -> None:
+    """A screenshot of the page, which must also pass axe-core (no serious violation)."""
+    assert_accessible(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # From the top: the player sticks to the top of the window, and a full-page shot of a
     # scrolled page would draw it halfway down.
