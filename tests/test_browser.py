@@ -340,6 +340,7 @@ def test_a_rep_reviews_a_dual_channel_call_from_upload_to_dashboard(
     screenshot(page, "dashboard")
 
     page.click("text=Calls")
+    page.wait_for_selector("#call-table tbody tr")
     assert page.locator("#call-table tbody tr").count() == 3
     assert "Discovery call with Sarah Lee" in page.inner_text("#call-table")
     screenshot(page, "calls")

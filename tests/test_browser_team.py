@@ -219,7 +219,36 @@ def test_a_manager_sets_up_a_team_without_the_admin(open_page, web, db):
     assert text["y"] >= time["y"] + time["height"] - 1
     assert text["width"] > 0.8 * line.bounding_box()["width"]
 
-    # 7. Alice removes Bob from the team.
+    # 7. The keyboard on the call page: Edit and Rename put the cursor in their field, Esc
+    # cancels, Ctrl+Enter saves; the focus comes back to the line.
+    go(page, pages["call"])
+    page.click("#line-2 .edit-line")
+    page.wait_for_selector("#line-text-2:focus")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#line-2 .edit-line:focus")
+    assert page.locator("#line-text-2").count() == 0
+    page.keyboard.press("Enter")  # the focused Edit link opens the editor again
+    page.wait_for_selector("#line-text-2:focus")
+    page.fill("#line-text-2", "What does your team use for call notes at the moment?")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#line-2 .edited-badge")
+    assert "at the moment" in page.inner_text("#line-2 .text")
+    page.click(".rename summary")
+    page.wait_for_selector(".rename input[name=title]:focus")
+    page.keyboard.press("Escape")
+    assert not page.eval_on_selector(".rename", "details => details.open")
+    # A long speaker name wraps in the timeline instead of being cut.
+    label = page.locator("#timeline .timeline-label.customer")
+    assert label.inner_text() == "Sarah Lee, VP of Revenue Operations"
+    assert label.evaluate("e => e.scrollWidth <= e.clientWidth")
+    # Between the timeline's bars, a click plays from the time under the pointer.
+    page.eval_on_selector("#player", "player => { player.pause(); player.currentTime = 0; }")
+    track = page.locator("#timeline .timeline-row.marks .timeline-track")
+    box = track.bounding_box()
+    track.click(position={"x": box["width"] * 0.5, "y": 1})
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 15) < 1.5")
+
+    # 8. Alice removes Bob from the team.
     page.goto(team.get_absolute_url())
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#remove-bob")
