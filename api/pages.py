@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from transcripts import selectors
+from transcripts.views.teams import team_managed_by
 
 from . import webhooks
 from .forms import NoticeForm, TokenForm, WebhookEndpointForm
@@ -63,16 +62,9 @@ def notices(request: HttpRequest) -> HttpResponse:
     return redirect("profile:detail")
 
 
-def _team_managed_by(request: HttpRequest, slug: str):
-    team = selectors.team_for_user(request.user, slug)
-    if not team.is_manager(request.user):
-        raise PermissionDenied("Only the team's managers can manage its webhooks.")
-    return team
-
-
 @require_POST
 def endpoint_add(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_managed_by(request, slug)
+    team = team_managed_by(request, slug)
     form = WebhookEndpointForm(request.POST)
     if form.is_valid():
         endpoint = form.save(commit=False)
@@ -87,7 +79,7 @@ def endpoint_add(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def endpoint_delete(request: HttpRequest, slug: str, endpoint_id: int) -> HttpResponse:
-    team = _team_managed_by(request, slug)
+    team = team_managed_by(request, slug)
     endpoint = get_object_or_404(WebhookEndpoint, pk=endpoint_id, team=team)
     endpoint.delete()
     messages.success(request, f"No more webhooks to {endpoint.url}.")
@@ -96,7 +88,7 @@ def endpoint_delete(request: HttpRequest, slug: str, endpoint_id: int) -> HttpRe
 
 @require_POST
 def delivery_resend(request: HttpRequest, slug: str, delivery_id: int) -> HttpResponse:
-    team = _team_managed_by(request, slug)
+    team = team_managed_by(request, slug)
     delivery = get_object_or_404(WebhookDelivery, pk=delivery_id, endpoint__team=team)
     webhooks.send_again(delivery)
     messages.success(request, f"The {delivery.event} webhook will be sent again.")

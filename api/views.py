@@ -20,6 +20,7 @@ from transcripts.forms import CallFilterForm
 from transcripts.models import Call, Membership, Team, Tracker
 from transcripts.uploads import too_large_message
 from transcripts.views.export import export_name
+from transcripts.views.teams import team_managed_by
 
 from . import serializers, webhooks
 from .models import WebhookDelivery, WebhookEndpoint
@@ -416,10 +417,7 @@ class ManagedTeamMixin:
     """Webhooks are a team's managers' business: members get 403, outsiders 404."""
 
     def team(self):
-        team = selectors.team_for_user(self.request.user, self.kwargs["team_slug"])
-        if not team.is_manager(self.request.user):
-            raise PermissionDenied("Only the team's managers can manage its webhooks.")
-        return team
+        return team_managed_by(self.request, self.kwargs["team_slug"])
 
 
 @extend_schema(tags=["webhooks"])

@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Before anything reads the body: an oversized upload is refused from its headers.
     "transcripts.uploads.UploadLimitMiddleware",
+    # gzip for pages, JSON and downloads, not where BREACH could use it (compression.py).
+    "transcripts.compression.SafeGZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -140,6 +142,8 @@ AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out username/address before the password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # The account's e-mail address, or its username in any case (transcripts/auth.py).
+    "transcripts.auth.EmailOrUsernameBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -151,6 +155,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "transcripts:call_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Who may start a team of their own from the portal (becoming its manager): "anyone" or "staff".
+TEAM_CREATION = os.environ.get("TEAM_CREATION", "anyone")
+if TEAM_CREATION not in {"anyone", "staff"}:
+    raise ValueError('TEAM_CREATION must be "anyone" or "staff".')
+
 # Invitations to a team, and password resets, are e-mailed; an invitation's links work this long.
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
 
@@ -158,6 +167,8 @@ INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failures count against the account, whether it was named by username or address, in any case.
+AXES_USERNAME_CALLABLE = "transcripts.auth.axes_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)

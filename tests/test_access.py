@@ -21,6 +21,7 @@ CALL_ACTION = {ANON: 302, MEMBER: 302, OUTSIDER: 404, MANAGER: 302, STAFF: 404}
 CALL_OWNER_ACTION = {ANON: 302, MEMBER: 403, OUTSIDER: 404, MANAGER: 302, STAFF: 404}
 TEAM_MANAGER_ACTION = {ANON: 302, MEMBER: 403, OUTSIDER: 404, MANAGER: 302, STAFF: 404}
 EVERYONE = {v: 200 for v in VISITORS}
+TEAM_MANAGER_PAGE = {ANON: 302, MEMBER: 403, OUTSIDER: 404, MANAGER: 200, STAFF: 404}
 
 MATRIX = {
     "login": ("get", EVERYONE),
@@ -43,7 +44,10 @@ MATRIX = {
     "transcripts:call_rename": ("post", CALL_OWNER_ACTION),
     "transcripts:call_delete": ("post", CALL_OWNER_ACTION),
     "transcripts:call_hold": ("post", CALL_OWNER_ACTION),
+    "transcripts:team_list": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:team_detail": ("get", {**CALL_VIEW}),
+    "transcripts:team_rename": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:member_role": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_switch": ("post", {v: 302 for v in VISITORS}),
     "transcripts:invitation_create": ("post", TEAM_MANAGER_ACTION),
     "transcripts:invitation_resend": ("post", TEAM_MANAGER_ACTION),
@@ -66,9 +70,10 @@ MATRIX = {
     "transcripts:team_recording": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_retention": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_export": ("get", {**TEAM_MANAGER_ACTION, MANAGER: 200}),
+    # Every member sees the trackers; only managers change them (WRITES below).
     "transcripts:tracker_list": ("get", CALL_VIEW),
-    "transcripts:tracker_edit": ("get", CALL_VIEW),
-    "transcripts:tracker_delete": ("post", CALL_ACTION),
+    "transcripts:tracker_edit": ("get", TEAM_MANAGER_PAGE),
+    "transcripts:tracker_delete": ("post", TEAM_MANAGER_ACTION),
     # One's own API tokens and notices; a team's webhooks (its managers only).
     "profile:detail": ("get", {**EVERYONE, ANON: 302}),
     "profile:token_create": ("post", {v: 302 for v in VISITORS}),
@@ -80,6 +85,14 @@ MATRIX = {
     "webhooks:endpoint_add": ("post", TEAM_MANAGER_ACTION),
     "webhooks:endpoint_delete": ("post", TEAM_MANAGER_ACTION),
     "webhooks:delivery_resend": ("post", TEAM_MANAGER_ACTION),
+}
+
+# Pages that every member reads but only managers may change: the POST to them.
+WRITES = {
+    "transcripts:tracker_list": TEAM_MANAGER_ACTION,
+    "transcripts:tracker_edit": TEAM_MANAGER_ACTION,
+    # Starting a team is open to anyone logged in (TEAM_CREATION="anyone", the default).
+    "transcripts:team_list": {**TEAM_MANAGER_ACTION, MEMBER: 302, OUTSIDER: 302, STAFF: 302},
 }
 
 
@@ -172,6 +185,11 @@ POST_DATA = {
     "transcripts:team_switch": {"team": ""},
     "transcripts:team_recording": {"rep_channel": "1"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
+    "transcripts:team_rename": {"name": "Acme Sales EMEA"},
+    "transcripts:member_role": {"role": "member"},
+    "transcripts:tracker_list": {"name": "Security", "phrases": "SOC 2\nsecurity review"},
+    "transcripts:tracker_edit": {"name": "Rivals", "phrases": "rival\nrivals"},
+    "transcripts:team_list": {"name": "New team"},
     "profile:token_create": {"name": "dialer"},
     "webhooks:endpoint_add": {"url": "https://93.184.216.34/hook", "events": ["call.done"]},
 }
@@ -192,6 +210,19 @@ def test_each_visitor_gets_the_expected_answer(client, world, name, visitor):
     )
     if expected[visitor] == 302 and visitor == ANON:
         assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("visitor", VISITORS)
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_only_managers_change_what_members_read(client, world, name, visitor):
+    expected = WRITES[name]
+    if visitor != ANON:
+        client.force_login(
+            world["users"][visitor], backend="django.contrib.auth.backends.ModelBackend"
+        )
+    url = url_for(name, world)
+    response = client.post(url, POST_DATA[name])
+    assert response.status_code == expected[visitor], f"POST {url} as {visitor}"
 
 
 @pytest.mark.parametrize(

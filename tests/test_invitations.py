@@ -321,3 +321,35 @@ def test_an_address_already_in_the_team_is_not_invited(client_for, alice, bob, a
         "Someone with the address bob@corp.example is already in Acme Sales."
     ]
     assert not mail.outbox and not Invitation.objects.exists()
+
+
+def test_the_pages_name_the_account_and_the_team(invite, alice, acme, staff, client_for):
+    emailed, _ = invite(alice, acme, "dave@corp.example")
+    page = Client().get(emailed).content.decode()
+    assert "Join Acme Sales" in page and "your account in <strong>Acme Sales</strong>" in page
+    staff.email = "olivia@corp.example"
+    staff.save()
+    Profile.verify_email(staff)
+    _, copied = invite(alice, acme, "olivia@corp.example")
+    page = client_for(staff).get(copied).content.decode()
+    assert 'You are logged in as <span class="account-name">olivia</span>' in page
+
+
+def test_the_copied_link_sits_in_a_full_width_field_with_a_copy_button(invite, alice, acme):
+    invite(alice, acme, "dave@corp.example")
+    # invite() read the link off the page once: it is shown only then.
+    client = Client()
+    client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    client.post(
+        reverse("transcripts:invitation_create", args=[acme.slug]),
+        {"email": "erin@corp.example", "role": "member"},
+    )
+    page = client.get(acme.get_absolute_url()).content.decode()
+    assert 'id="invitation-link" class="wide"' in page
+    assert 'data-copy="invitation-link"' in page
+
+
+def test_an_invited_person_then_logs_in_with_the_address(invite, alice, acme):
+    emailed, _ = invite(alice, acme, "dave@corp.example")
+    create_account(Client(), emailed, "dave")
+    assert log_in("DAVE@corp.example").get(acme.get_absolute_url()).status_code == 200

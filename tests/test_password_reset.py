@@ -67,3 +67,13 @@ def test_the_old_set_password_links_no_longer_work(client, db):
     page = client.get(old, follow=True).content.decode()
     assert "This link has expired" in page
     assert not Profile.has_verified_email(user)
+
+
+def test_the_new_password_page_names_the_account_and_its_teams(client, alice):
+    alice.email = "alice@acme.example"
+    alice.save()
+    request_reset(client, "alice@acme.example")
+    link = RESET_LINK.search(mail.outbox[0].body).group(1)
+    page = client.get(client.get(link)["Location"]).content.decode()
+    assert 'For the account <span class="account-name">alice</span>' in page
+    assert "<strong>Acme Sales</strong>" in page

@@ -23,7 +23,7 @@ def htmx(client, method: str, url: str, data=None):
 def test_each_line_shows_its_speaker(client_for, alice, dual_call):
     page = page_of(client_for(alice), dual_call)
     assert re.search(
-        r'class="segment rep[^"]*"[^>]*>\s*<button[^>]*>0:00</button>\s*'
+        r'class="segment rep[^"]*"[^>]*>\s*<button[^>]*>00:00</button>\s*'
         r'<span class="speaker">Rep</span>',
         page,
     )
@@ -229,7 +229,7 @@ def test_the_analytics_reload_after_a_correction(client_for, alice, dual_call):
 def test_searching_the_transcript_marks_the_matching_lines(client_for, alice, dual_call):
     url = reverse("transcripts:call_transcript", args=[dual_call.uuid])
     body = htmx(client_for(alice), "get", url, {"q": "prices"}).content.decode()
-    assert "1 line match “prices”." in body
+    assert "1 line matches “prices”." in body
     assert "the <mark>pricing</mark> of other tools" in body
     # Every line stays, so a match is read in context; only the match is marked.
     assert body.count('<li class="segment') == dual_call.segments.count()

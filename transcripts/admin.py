@@ -1,12 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
-from .forms import PhrasesField
+from . import exports, services
+from .forms import PhrasesField, UniqueEmailUserChangeForm
 from .health import queue_figures
 from .models import (
     Call,
@@ -85,7 +87,7 @@ class CallAdmin(admin.ModelAdmin):
         "status",
         "stage",
         "percent",
-        "duration",
+        "length",
         "engine",
         "model_name",
         "created_at",
@@ -187,6 +189,10 @@ class CallAdmin(admin.ModelAdmin):
             call.size_bytes,
         )
 
+    @admin.display(description="Length", ordering="duration")
+    def length(self, call: Call) -> str:
+        return "–" if call.duration is None else exports.clock(call.duration)
+
     @admin.display(description="Progress")
     def percent(self, call: Call) -> str:
         return f"{call.percent}%"
@@ -240,3 +246,11 @@ class ProfileAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class UniqueEmailUserAdmin(UserAdmin):
+    form = UniqueEmailUserChangeForm
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UniqueEmailUserAdmin)

@@ -23,3 +23,6 @@ class TranscriptsConfig(AppConfig):
         )
 
         post_migrate.connect(create_cache_table, sender=self)
+
+        # Registers the check that e-mail addresses are unique (logins use them).
+        from . import auth  # noqa: F401

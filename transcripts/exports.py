@@ -94,6 +94,67 @@ def _cues(segments: Iterable[SegmentLike]) -> list[tuple[float, float, str, str]
     return cues
 
 
+# Subtitle guidelines (BBC, Netflix): at most 42 characters a line and two lines a cue, so that
+# a cue can be read in the time it is shown. A longer line is split into several cues, its time
+# shared among them by their length.
+SUBTITLE_LINE_CHARS = 42
+SUBTITLE_LINES = 2
+
+
+def _wrap(text: str, width: int = SUBTITLE_LINE_CHARS) -> list[str]:
+    """Lines of at most `width` characters, broken between words (a longer word is cut)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        while len(word) > width:
+            if current:
+                lines.append(current)
+                current = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not word:
+            continue
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _subtitle_cues(
+    segments: Iterable[SegmentLike], prefix_speaker: bool
+) -> list[tuple[float, float, str, list[str]]]:
+    """(start, end, speaker, lines) with at most two lines of 42 characters each. With
+    `prefix_speaker` (SRT), "Name: " starts every cue's text and counts in its length."""
+    cues = []
+    for start, end, name, text in _cues(segments):
+        shown = f"{name}: {text}" if name and prefix_speaker else text
+        lines = _wrap(shown)
+        chunks = [lines[i : i + SUBTITLE_LINES] for i in range(0, len(lines), SUBTITLE_LINES)]
+        if prefix_speaker and name:
+            # Every cue says who speaks; later chunks are wrapped again with the name before them.
+            first, rest = chunks[0], " ".join(" ".join(c) for c in chunks[1:])
+            chunks = [first]
+            if rest:
+                again = _wrap(f"{name}: {rest}")
+                while again:
+                    chunk, again = again[:SUBTITLE_LINES], again[SUBTITLE_LINES:]
+                    chunks.append(chunk)
+                    if again:
+                        again = _wrap(f"{name}: {' '.join(again)}")
+        total = sum(len(" ".join(chunk)) for chunk in chunks) or 1
+        at = start
+        for index, chunk in enumerate(chunks):
+            share = (end - start) * len(" ".join(chunk)) / total
+            until = end if index == len(chunks) - 1 else at + share
+            cues.append((at, until, name, chunk))
+            at = until
+    return cues
+
+
 def _word_dict(word: Any) -> dict[str, Any]:
     if isinstance(word, Mapping):
         return dict(word)
@@ -186,10 +247,10 @@ def to_srt(
     """SubRip: numbered cues with "HH:MM:SS,mmm --> HH:MM:SS,mmm" and "Speaker: text" lines.
     Title and analytics have no place in subtitles and are ignored."""
     blocks = []
-    for number, (start, end, name, text) in enumerate(_cues(segments), start=1):
-        line = f"{name}: {text}" if name else text
+    for number, (start, end, _name, lines) in enumerate(_subtitle_cues(segments, True), start=1):
         times = f"{_timestamp(start, ',')} --> {_timestamp(end, ',')}"
-        blocks.append(f"{number}\n{times}\n{line}\n")
+        text = "\n".join(lines)
+        blocks.append(f"{number}\n{times}\n{text}\n")
     return "\n".join(blocks)
 
 
@@ -212,8 +273,9 @@ def to_vtt(
     header_title = _clean(title).replace("-->", "->")
     header = f"WEBVTT - {header_title}" if header_title else "WEBVTT"
     blocks = [header + "\n"]
-    for start, end, name, text in _cues(segments):
-        body = _vtt_escape(text)
+    for start, end, name, lines in _subtitle_cues(segments, False):
+        # The voice span names the speaker without showing it, so only the words count.
+        body = "\n".join(_vtt_escape(line) for line in lines)
         if name:
             body = f"<v {_vtt_escape(name)}>{body}"
         blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{body}\n")
@@ -261,6 +323,10 @@ def to_docx(
     document = Document()
     clean_title = _clean(title)
     document.core_properties.title = clean_title
+    # python-docx stamps its own name otherwise.
+    document.core_properties.author = "callscribe"
+    document.core_properties.last_modified_by = "callscribe"
+    document.core_properties.comments = "Transcribed by callscribe"
     document.add_heading(clean_title or "Transcript", level=0)
     document.add_paragraph(f"Duration: {clock(duration)}")
     for turn in _turns(segments):

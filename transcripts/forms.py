@@ -1,6 +1,6 @@
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserChangeForm, UserCreationForm
 from django.core import validators
 
 from .models import (
@@ -56,6 +56,20 @@ class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
 
+class TeamNameForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the team a name.")
+        return name
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
 class InvitedAccountForm(UserCreationForm):
     """A new account for the invited address: the person picks a username and a password."""
 
@@ -66,6 +80,28 @@ class InvitedAccountForm(UserCreationForm):
         super().__init__(*args, **kwargs)
         # Set before validation, so the password may not resemble the address either.
         self.instance.email = email
+
+    def clean(self):
+        from .auth import email_taken
+
+        # People log in with their address too, so it names one account only.
+        if email_taken(self.instance.email):
+            raise forms.ValidationError(
+                "An account already uses this address: log in to it, then open the link again."
+            )
+        return super().clean()
+
+
+class UniqueEmailUserChangeForm(UserChangeForm):
+    """The admin's user form: an address names one account (people log in with it)."""
+
+    def clean_email(self) -> str:
+        from .auth import email_taken
+
+        email = self.cleaned_data.get("email", "").strip()
+        if email and email_taken(email, excluding=self.instance):
+            raise forms.ValidationError("Another account already uses this address.")
+        return email
 
 
 class AnyAccountPasswordResetForm(PasswordResetForm):

@@ -214,17 +214,69 @@ def invitation_url(site_url: str, token: str) -> str:
     return urljoin(site_url, reverse("transcripts:invitation_accept", args=[token]))
 
 
+LAST_MANAGER = (
+    "{name} is the team's only manager, and a team needs one: make another member manager "
+    "first (Role, then Save), then try again."
+)
+
+
+def _refuse_if_last_manager(membership: Membership) -> None:
+    """A team always keeps a manager. The managers' rows are locked, so that two managers who
+    demote or remove each other at the same moment cannot leave the team without one."""
+    managers = list(
+        membership.team.memberships.select_for_update()
+        .filter(role=Membership.Role.MANAGER)
+        .values_list("pk", flat=True)
+    )
+    if managers == [membership.pk]:
+        raise ValidationError(LAST_MANAGER.format(name=membership.user.get_username()))
+
+
 def member_remove(*, membership: Membership) -> None:
     """Remove a person from a team. The last manager stays: a team always has one."""
-    team = membership.team
-    if (
-        membership.is_manager
-        and not team.memberships.filter(role=Membership.Role.MANAGER)
-        .exclude(pk=membership.pk)
-        .exists()
-    ):
-        raise ValidationError("A team needs a manager: make someone else manager first.")
-    membership.delete()
+    with transaction.atomic():
+        _refuse_if_last_manager(membership)
+        membership.delete()
+
+
+def member_set_role(*, membership: Membership, role: str) -> None:
+    """Make a member a manager or a manager a member; the last manager stays one."""
+    if role not in Membership.Role.values:
+        raise ValidationError("Choose member or manager.")
+    with transaction.atomic():
+        if membership.is_manager and role != Membership.Role.MANAGER:
+            _refuse_if_last_manager(membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+
+
+def team_may_be_created_by(user) -> bool:
+    """TEAM_CREATION: "anyone" (every user may start a team) or "staff"."""
+    if settings.TEAM_CREATION == "staff":
+        return user.is_staff
+    return user.is_authenticated
+
+
+def team_create(*, name: str, user) -> Team:
+    """A new team, with `user` as its manager (and the default trackers)."""
+    from django.utils.text import slugify
+
+    base = slugify(name)[:80] or "team"
+    with transaction.atomic():
+        slug, number = base, 1
+        # "switch" is a URL of its own (teams/switch/), not a team's page.
+        while slug == "switch" or Team.objects.filter(slug=slug).exists():
+            number += 1
+            slug = f"{base}-{number}"
+        team = Team.objects.create(name=name, slug=slug)
+        Membership.objects.create(team=team, user=user, role=Membership.Role.MANAGER)
+    return team
+
+
+def team_rename(*, team: Team, name: str) -> None:
+    # The slug, and so every link to the team, stays as it was.
+    team.name = name
+    team.save(update_fields=["name"])
 
 
 # --- Transcript corrections and trackers ------------------------------------------------------

@@ -46,8 +46,10 @@ urlpatterns = [
     path("calls/<uuid:uuid>/export/<str:format>/", export.call_export, name="call_export"),
     path("search/", search.search, name="search"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("teams/", teams.team_list, name="team_list"),
     path("teams/switch/", teams.team_switch, name="team_switch"),
     path("teams/<slug:slug>/", teams.team_detail, name="team_detail"),
+    path("teams/<slug:slug>/rename/", teams.team_rename, name="team_rename"),
     path("teams/<slug:slug>/invitations/", invitations.invitation_create, name="invitation_create"),
     path(
         "teams/<slug:slug>/invitations/<int:invitation_id>/resend/",
@@ -64,6 +66,11 @@ urlpatterns = [
         "teams/<slug:slug>/members/<int:membership_id>/remove/",
         teams.member_remove,
         name="member_remove",
+    ),
+    path(
+        "teams/<slug:slug>/members/<int:membership_id>/role/",
+        teams.member_role,
+        name="member_role",
     ),
     path("teams/<slug:slug>/recording/", speakers.team_recording, name="team_recording"),
     path("teams/<slug:slug>/retention/", teams.team_retention, name="team_retention"),
