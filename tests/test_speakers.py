@@ -1,11 +1,11 @@
 """Telling a dual-channel recording (one speaker per channel) from mono-like stereo, on numpy
-signals: transcripts.speakers imports no Django."""
+signals: transcripts.speech.channels imports no Django."""
 
 import numpy as np
 import pytest
 
 from transcripts import speakers
-from transcripts.speakers import Layout, detect_layout, mixdown, mute_crosstalk
+from transcripts.speech.channels import Layout, detect_layout, mixdown, mute_crosstalk
 
 RATE = 16_000
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from . import analytics as call_analytics
 from . import speakers
 from .speakers import REP, ROLES
+from .speech.channels import Layout
 
 
 class Channel(models.IntegerChoices):
@@ -156,10 +157,10 @@ class CallQuerySet(models.QuerySet):
 
 class ChannelLayout(models.TextChoices):
     UNKNOWN = "", "Not analysed"
-    MONO = speakers.Layout.MONO, "mono recording"
-    SAME = speakers.Layout.SAME, "both channels carry the same audio"
-    ONE_SIDED = speakers.Layout.ONE_SIDED, "only one channel has speech"
-    DUAL = speakers.Layout.DUAL, "one speaker per channel"
+    MONO = Layout.MONO, "mono recording"
+    SAME = Layout.SAME, "both channels carry the same audio"
+    ONE_SIDED = Layout.ONE_SIDED, "only one channel has speech"
+    DUAL = Layout.DUAL, "one speaker per channel"
 
 
 class Call(models.Model):

@@ -16,9 +16,10 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import services, speakers
+from . import services
 from .models import Call, ClusterHeartbeat, Segment, Team
 from .speech import audio
+from .speech import channels as speakers
 from .speech.base import SAMPLE_RATE, TranscriptionError
 from .speech.engines import load_engine
 from .speech.pipeline import transcribe_long
