@@ -211,9 +211,13 @@ class Call(models.Model):
     processing_seconds = models.FloatField(null=True, blank=True)
     # Where this run resumed from after a crash (seconds of audio already transcribed).
     resumed_from = models.FloatField(default=0.0)
-    # Where the next window starts: a run that dies mid-window resumes here, so the resumed
-    # transcript is exactly what an uninterrupted run would have made.
+    # The last checkpoint (see checkpoint()): a run that dies mid-window resumes at resume_at
+    # seconds into track resume_track (a dual-channel call's channels are tracks 0 and 1),
+    # keeping the first resume_segments segments, so the resumed transcript is exactly what an
+    # uninterrupted run would have made.
+    resume_track = models.PositiveSmallIntegerField(default=0)
     resume_at = models.FloatField(default=0.0)
+    resume_segments = models.PositiveIntegerField(default=0)
 
     # What transcribed it, so results can be compared and reproduced.
     engine = models.CharField(max_length=20, blank=True)
@@ -472,6 +476,30 @@ class Call(models.Model):
             lease_expires_at=now + self.lease_length(),
         )
 
+    def checkpoint(self, worker: str, *, track: int, seconds: float, segments: int) -> bool:
+        """A window is transcribed and its segments saved: a run that dies from now on resumes
+        at `seconds` into `track`, keeping the first `segments` segments."""
+        return self._update(
+            self.holds_lease(worker),
+            resume_track=track,
+            resume_at=seconds,
+            resume_segments=segments,
+        )
+
+    def forget_unfinished_window(self, *, dual: bool) -> None:
+        """Delete what a run that died wrote after its last checkpoint, so this run can go on
+        from there. Segments that hear the channels otherwise than `dual` (the layout was
+        decided differently) cannot be carried on from: everything starts again."""
+        if self.segments.filter(channel__isnull=dual).exists():
+            self.segments.all().delete()
+            self._update(None, resume_track=0, resume_at=0.0, resume_segments=0)
+        else:
+            # By index, not by time: a segment is kept exactly when the checkpoint counted it.
+            self.segments.filter(index__gte=self.resume_segments).delete()
+
+    def start_saving(self, worker: str) -> bool:
+        return self._update(self.holds_lease(worker), stage=self.Stage.SAVING)
+
     def report_progress(self, worker: str, fraction: float) -> bool:
         now = timezone.now()
         return self._update(
@@ -549,7 +577,9 @@ class Call(models.Model):
                 finished_at=None,
                 processing_seconds=None,
                 resumed_from=0.0,
+                resume_track=0,
                 resume_at=0.0,
+                resume_segments=0,
                 lease_owner="",
                 lease_expires_at=None,
                 attempts=0,

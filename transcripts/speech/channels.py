@@ -143,4 +143,3 @@ def mixdown(channels: np.ndarray) -> np.ndarray:
     if channels.shape[0] == 1:
         return channels[0]
     return channels.mean(axis=0, dtype=np.float32)
-
