@@ -4,10 +4,12 @@
                         [--corpus-dir data/bench] [--model-dir data/models]
 
 Every configuration runs in a fresh process (`python -m bench.run --child SPEC RESULT`), so its
-peak resident memory is its own. Inside, it does what a worker does for each call: decode the
-file with transcripts.speech.audio.decode, get the engine from load_engine (timed: the first
-call loads the model, a second call in the same process must find it loaded) and run
-transcribe_long. Speed is audio seconds per wall second of decode plus transcription; model
+peak resident memory is its own. Inside, it runs the worker's pipeline on each call: decode
+and split the channels with transcripts.speech.pipeline.load_recording, get the engine from
+load_engine (timed: the first call loads the model, a second call in the same process must find
+it loaded) and run transcribe_recording, with the engine spec and decoding options of
+transcripts/transcription.py changed as the configuration says. Speed is audio seconds per wall
+second of decode plus transcription; model
 load is reported on its own. Word error rate is scored here, in the parent, against the script
 the clip was spoken from (the scorer imports torch, which would distort a child's memory).
 """
@@ -27,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -246,19 +248,37 @@ def cpu_seconds() -> float:
     return times.user + times.system
 
 
-def engine_spec(config: dict[str, Any], model_dir: str):
-    from transcripts.speech.base import EngineSpec
+def transcription_setup(config: dict[str, Any], model_dir: Path) -> dict[str, Any]:
+    """What a child transcribes with, as JSON: the deployment's engine spec and decoding
+    options (transcripts/transcription.py, read from the settings), with the configuration's
+    changes. Built in the parent: a child imports no Django, which would weigh on its memory.
+    The spec may hold the API key; the file lies in a private temporary folder."""
+    from transcripts import transcription
 
-    return EngineSpec(
+    spec = transcription.engine_spec(
         engine=config["engine"],
         model=config["model"],
         device=config.get("device", "auto"),
         threads=config.get("threads", 0),
-        model_dir=Path(model_dir),
-        api_key=os.environ.get("OPENAI_API_KEY", ""),
-        api_base=os.environ.get("OPENAI_API_BASE", "https://api.openai.com/v1"),
-        api_model=os.environ.get("OPENAI_API_MODEL", "whisper-1"),
+        # Each child is the only worker on the machine: threads=0 gives it every core.
+        workers=1,
+        model_dir=model_dir,
     )
+    options = transcription.decode_options(**config.get("options", {}))
+    return {
+        "spec": {**asdict(spec), "model_dir": str(spec.model_dir)},
+        "options": asdict(options),
+        "window_seconds": transcription.window_seconds(),
+        "max_seconds": transcription.max_audio_seconds(),
+    }
+
+
+def loaded_setup(setup: dict[str, Any]):
+    """The EngineSpec and DecodeOptions a child was handed (see transcription_setup)."""
+    from transcripts.speech.base import DecodeOptions, EngineSpec
+
+    spec = EngineSpec(**{**setup["spec"], "model_dir": Path(setup["spec"]["model_dir"])})
+    return spec, DecodeOptions(**setup["options"])
 
 
 # Bench-only ways of calling faster-whisper's batched pipeline, against the engine's own
@@ -303,27 +323,28 @@ def bypass_engine(engine, variant: str):
     return BatchedVariant()
 
 
-def transcribe_call(spec, config: dict[str, Any], clip: dict[str, Any]) -> dict[str, Any]:
-    """One call as the worker handles it (transcripts.tasks.CallTranscription.run)."""
-    from transcripts.speech import audio
-    from transcripts.speech.base import SAMPLE_RATE, DecodeOptions
+def transcribe_call(setup: dict[str, Any], variant: str, clip: dict[str, Any]) -> dict[str, Any]:
+    """One call as the worker handles it: transcripts.speech.pipeline's load_recording and
+    transcribe_recording, the functions transcripts.tasks.CallTranscription runs."""
     from transcripts.speech.engines import load_engine
-    from transcripts.speech.pipeline import transcribe_long
+    from transcripts.speech.pipeline import in_time_order, load_recording, transcribe_recording
 
+    spec, options = loaded_setup(setup)
     started, cpu_started = time.monotonic(), cpu_seconds()
-    samples = audio.decode(Path(clip["audio"]), max_seconds=4 * 3600)
+    recording = load_recording(Path(clip["audio"]), max_seconds=setup["max_seconds"])
     decoded, cpu_decoded = time.monotonic(), cpu_seconds()
     engine = load_engine(spec)
     loaded, cpu_loaded = time.monotonic(), cpu_seconds()
-    if config.get("variant", "engine") != "engine":
-        engine = bypass_engine(engine, config["variant"])
-    options = replace(DecodeOptions(), **config.get("options", {}))
-    progress: list[float] = []
-    segments = list(transcribe_long(engine, samples, options, on_progress=progress.append))
+    if variant != "engine":
+        engine = bypass_engine(engine, variant)
+    heard = in_time_order(
+        transcribe_recording(recording, engine, options, window_seconds=setup["window_seconds"])
+    )
+    segments = [segment for _, segment in heard]
     finished = time.monotonic()
     cpu = (cpu_decoded - cpu_started) + (cpu_seconds() - cpu_loaded)
-    seconds = len(samples) / SAMPLE_RATE
-    del samples
+    seconds, layout = recording.duration, recording.report.layout
+    del recording
     busy = (decoded - started) + (finished - loaded)
     return {
         "clip": clip["name"],
@@ -338,6 +359,7 @@ def transcribe_call(spec, config: dict[str, Any], clip: dict[str, Any]) -> dict[
         "segments": len(segments),
         "text": "\n".join(segment.text for segment in segments),
         "engine": engine.describe(),
+        "layout": layout,
     }
 
 
@@ -346,8 +368,8 @@ def run_child(spec_path: Path, result_path: Path) -> None:
     if job["kind"] == "queue":
         result = run_queue(job)
     else:
-        spec = engine_spec(job["config"], job["model_dir"])
-        calls = [transcribe_call(spec, job["config"], clip) for clip in job["clips"]]
+        variant = job["config"].get("variant", "engine")
+        calls = [transcribe_call(job["setup"], variant, clip) for clip in job["clips"]]
         result = {"calls": calls}
     result_path.write_text(json.dumps(result))
 
@@ -356,12 +378,12 @@ def queue_worker(job: dict, jobs, results, ready) -> None:
     """A worker process: load the engine, wait for the start, take calls until none are left."""
     from transcripts.speech.engines import load_engine
 
-    spec = engine_spec(job["config"], job["model_dir"])
+    spec, _ = loaded_setup(job["setup"])
     load_engine(spec)
     ready.wait()
     calls = []
     while (clip := jobs.get()) is not None:
-        call = transcribe_call(spec, {"engine": spec.engine}, clip)
+        call = transcribe_call(job["setup"], "engine", clip)
         call["finished"] = time.monotonic()
         calls.append(call)
     results.put({"calls": calls, "peak_rss_mb": peak_rss_mb()})
@@ -528,8 +550,8 @@ def run_config(
     job = {
         "kind": "single",
         "config": asdict(config),
+        "setup": transcription_setup(asdict(config), model_dir),
         "clips": [clip_payload(clips[name]) for name in config.clips],
-        "model_dir": str(model_dir),
     }
     runs = repeat if config.repeatable else 1
     results = []
@@ -603,8 +625,8 @@ def run_queue_config(
     job = {
         "kind": "queue",
         "config": asdict(config),
+        "setup": transcription_setup(asdict(config), model_dir),
         "clips": [clip_payload(clips[config.clip])],
-        "model_dir": str(model_dir),
     }
     try:
         with OtherLoad() as meter:
@@ -1106,6 +1128,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         run_child(Path(argv[1]), Path(argv[2]))
         return 0
+    # The parent reads the deployment's transcription settings (transcripts/transcription.py).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callscribe.settings")
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
         description=__doc__,

@@ -47,3 +47,42 @@ def test_it_starts_where_it_is_told_to_resume(engine, two_takes, speech_script):
     resumed = list(transcribe_long(engine, two_takes, DecodeOptions(), start=31.7))
     assert resumed[0].start >= 31.7
     assert word_error_rate(speech_script, " ".join(s.text for s in resumed)) < 0.15
+
+
+STEREO = Path(__file__).parent / "fixtures" / "stereo_call.mp3"
+
+
+def test_the_worker_the_command_and_the_benchmark_share_one_pipeline(db, acme, make_call):
+    """A benchmark figure describes production: all three run transcribe_recording, and hear
+    the stereo call the same way (each channel apart, the same lines in the same order)."""
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from bench import run
+    from transcripts import tasks, transcription
+    from transcripts.management.commands import transcribe
+    from transcripts.speech import pipeline
+    from transcripts.tasks import transcribe_call
+
+    assert tasks.transcribe_recording is pipeline.transcribe_recording
+    assert transcribe.transcribe_recording is pipeline.transcribe_recording
+
+    call = make_call(acme, path=STEREO)
+    assert transcribe_call(call.pk) == "done"
+    worker = list(call.segments.values_list("channel", "text"))
+    assert {channel for channel, _ in worker} == {0, 1}
+
+    out = StringIO()
+    call_command("transcribe", str(STEREO), format="json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["layout"] == "dual"
+    assert [(s["channel"], s["text"]) for s in result["segments"]] == worker
+
+    spec = transcription.engine_spec()
+    config = {"engine": spec.engine, "model": spec.model, "threads": spec.resolved_threads()}
+    setup = run.transcription_setup(config, spec.model_dir)
+    benchmarked = run.transcribe_call(setup, "engine", {"name": "stereo", "audio": str(STEREO)})
+    assert benchmarked["layout"] == "dual"
+    assert benchmarked["text"].splitlines() == [text for _, text in worker]

@@ -103,7 +103,7 @@ class CallTranscription:
     def run(self) -> None:
         started = time.monotonic()
         recording = load_recording(
-            self.call.audio.path, max_seconds=settings.MAX_AUDIO_HOURS * 3600
+            self.call.audio.path, max_seconds=transcription.max_audio_seconds()
         )
         rep_channel = self.call.rep_channel
         if recording.is_dual and rep_channel is None:
@@ -143,7 +143,7 @@ class CallTranscription:
             engine,
             options,
             resume_at=resume_at,
-            window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
+            window_seconds=transcription.window_seconds(),
             on_progress=self.on_progress,
             on_window_done=self.window_done,
         ):

@@ -3,7 +3,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from transcripts import exports, transcription
@@ -50,7 +49,7 @@ class Command(BaseCommand):
     def transcribe(self, engine, path: Path, decode_options) -> tuple[dict, list]:
         """The file's transcript as the JSON output reports it, and its segments."""
         started = time.monotonic()
-        recording = load_recording(path, max_seconds=settings.MAX_AUDIO_HOURS * 3600)
+        recording = load_recording(path, max_seconds=transcription.max_audio_seconds())
         decoded = time.monotonic()
         # As the worker does: a dual-channel call's channels apart, then in time order.
         heard = in_time_order(
@@ -58,7 +57,7 @@ class Command(BaseCommand):
                 recording,
                 engine,
                 decode_options,
-                window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
+                window_seconds=transcription.window_seconds(),
             )
         )
         segments = [segment for _, segment in heard]
