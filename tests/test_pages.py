@@ -134,6 +134,31 @@ def test_the_admin_call_page_shows_segments(client_for, staff, acme, make_call):
     assert "Pricing starts at forty dollars." in response.content.decode()
 
 
+def test_an_admin_correction_keeps_what_whisper_heard(client_for, staff, acme, make_call):
+    call = make_call(acme, status=Call.Status.DONE)
+    segment = call.segments.create(index=0, start=0.0, end=3.0, text="Pricing starts at forty.")
+    response = client_for(staff).post(
+        f"/admin/transcripts/call/{call.pk}/change/",
+        {
+            "title": "",
+            "team": acme.pk,
+            "uploaded_by": "",
+            "segments-TOTAL_FORMS": "1",
+            "segments-INITIAL_FORMS": "1",
+            "segments-MIN_NUM_FORMS": "0",
+            "segments-MAX_NUM_FORMS": "1000",
+            "segments-0-id": segment.pk,
+            "segments-0-call": call.pk,
+            "segments-0-text": "  Pricing starts at   forty dollars. ",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    segment.refresh_from_db()
+    # The rule of Segment.edit_text: spaces tidied, Whisper's version kept.
+    assert segment.text == "Pricing starts at forty dollars."
+    assert segment.original_text == "Pricing starts at forty."
+
+
 def test_the_admin_action_retranscribes(
     client_for, staff, acme, make_call, django_capture_on_commit_callbacks
 ):

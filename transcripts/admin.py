@@ -153,10 +153,9 @@ class CallAdmin(admin.ModelAdmin):
         if formset.model is Segment:
             for line in formset.forms:
                 if line.instance.pk and "text" in line.changed_data:
-                    # Keep what Whisper heard, as a correction on the call's page does.
-                    line.instance.original_text = (
-                        line.instance.original_text or line.initial["text"]
-                    )
+                    # The rule of a correction on the call's page: Whisper's text is kept.
+                    line.instance.text = line.initial["text"]
+                    line.instance.edit_text(line.cleaned_data["text"])
         super().save_formset(request, form, formset, change)
 
     def save_related(self, request, form, formsets, change):

@@ -154,6 +154,13 @@ class CallQuerySet(models.QuerySet):
     def unfinished(self) -> CallQuerySet:
         return self.filter(status__in=[Call.Status.QUEUED, Call.Status.PROCESSING])
 
+    def with_stale_analytics(self) -> CallQuerySet:
+        """Finished calls whose analytics are missing, or older than their team's trackers
+        (the rule of Call.analytics_stale, for many calls at once)."""
+        return self.filter(status=Call.Status.DONE).filter(
+            Q(analytics_at__isnull=True) | Q(analytics_at__lt=F("team__trackers_changed_at"))
+        )
+
 
 class ChannelLayout(models.TextChoices):
     UNKNOWN = "", "Not analysed"
@@ -256,6 +263,11 @@ class Call(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("transcripts:call_detail", args=[self.uuid])
+
+    def retitle(self, title: str) -> None:
+        """Give the call a title; a blank one shows the file's name instead."""
+        self.title = title.strip()[:200]
+        self.save(update_fields=["title"])
 
     def can_change(self, user) -> bool:
         """Editing the title or deleting: the uploader, a manager of the team, or staff."""
@@ -455,6 +467,34 @@ class Call(models.Model):
 
     def holds_lease(self, worker: str) -> Q:
         return Q(lease_owner=worker, status=self.Status.PROCESSING)
+
+    def lease_expired(self) -> Q:
+        """Processing, but its worker stopped renewing the lease: it died, or hangs."""
+        return Q(status=self.Status.PROCESSING, lease_expires_at__lt=timezone.now())
+
+    def requeue_if_lease_expired(self) -> bool:
+        """Put the call back in the queue if its worker died (the caller enqueues it). The
+        next worker resumes from the last checkpoint."""
+        return self._update(
+            self.lease_expired(),
+            status=self.Status.QUEUED,
+            stage=self.Stage.NONE,
+            lease_owner="",
+            lease_expires_at=None,
+            queued_at=timezone.now(),
+        )
+
+    def fail_if_lease_expired(self, message: str) -> bool:
+        """Give up on a call whose worker died once too often (see reap_stale_calls)."""
+        return self._update(
+            self.lease_expired(),
+            status=self.Status.FAILED,
+            stage=self.Stage.NONE,
+            lease_owner="",
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+            error=message,
+        )
 
     def heartbeat(self, worker: str) -> bool:
         """Renew the lease; False means the call was taken away (cancelled, or reaped)."""

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from . import services, transcription
@@ -218,36 +217,16 @@ def reap_stale_calls() -> int:
     # The schedule runs inside a cluster's worker: its running shows the cluster is alive.
     ClusterHeartbeat.beat(f"{settings.Q_CLUSTER['name']}@{socket.gethostname()}")
     reaped = 0
-    stale = Call.objects.filter(
-        status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
-    ).only("pk", "attempts", "lease_expires_at")
+    stale = Call.objects.filter(status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now())
     for call in stale:
-        expired = Call.objects.filter(
-            pk=call.pk, status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
-        )
         if call.attempts >= settings.MAX_TRANSCRIPTION_ATTEMPTS:
-            if expired.update(
-                status=Call.Status.FAILED,
-                stage=Call.Stage.NONE,
-                lease_owner="",
-                lease_expires_at=None,
-                finished_at=timezone.now(),
-                error=(
-                    f"Transcription stopped unexpectedly {call.attempts} times (the worker "
-                    "was killed, perhaps for lack of memory). Try again, or contact your "
-                    "administrator."
-                ),
-            ):
-                reaped += 1
+            reaped += call.fail_if_lease_expired(
+                f"Transcription stopped unexpectedly {call.attempts} times (the worker was "
+                "killed, perhaps for lack of memory). Try again, or contact your administrator."
+            )
             continue
         with transaction.atomic():
-            if expired.update(
-                status=Call.Status.QUEUED,
-                stage=Call.Stage.NONE,
-                lease_owner="",
-                lease_expires_at=None,
-                queued_at=timezone.now(),
-            ):
+            if call.requeue_if_lease_expired():
                 services.call_enqueue(call)
                 reaped += 1
     # A queued call whose task never reached the broker (it died between commit and enqueue)
@@ -267,13 +246,7 @@ def refresh_team_analytics(team_id: int) -> int:
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         return 0
-    stale = team.calls.filter(status=Call.Status.DONE)
-    if team.trackers_changed_at is not None:
-        stale = stale.filter(
-            Q(analytics_at__isnull=True) | Q(analytics_at__lt=team.trackers_changed_at)
-        )
-    else:
-        stale = stale.filter(analytics_at__isnull=True)
+    stale = team.calls.with_stale_analytics()
     refreshed = 0
     # Newest first: those are the calls people are looking at.
     for call in stale.order_by("-created_at").iterator(chunk_size=100):

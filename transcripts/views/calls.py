@@ -168,8 +168,7 @@ def call_rename(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = _call_changeable_by(request, uuid)
     form = CallTitleForm(request.POST)
     if form.is_valid():
-        call.title = form.cleaned_data["title"].strip()
-        call.save(update_fields=["title"])
+        call.retitle(form.cleaned_data["title"])
         messages.success(request, "Title saved.")
     return redirect(call)
 
