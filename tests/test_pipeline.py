@@ -60,7 +60,7 @@ def test_the_worker_the_command_and_the_benchmark_share_one_pipeline(db, acme, m
 
     from django.core.management import call_command
 
-    from bench import run
+    from bench import child, run
     from transcripts import tasks, transcription
     from transcripts.management.commands import transcribe
     from transcripts.speech import pipeline
@@ -83,6 +83,6 @@ def test_the_worker_the_command_and_the_benchmark_share_one_pipeline(db, acme, m
     spec = transcription.engine_spec()
     config = {"engine": spec.engine, "model": spec.model, "threads": spec.resolved_threads()}
     setup = run.transcription_setup(config, spec.model_dir)
-    benchmarked = run.transcribe_call(setup, "engine", {"name": "stereo", "audio": str(STEREO)})
+    benchmarked = child.transcribe_call(setup, "engine", {"name": "stereo", "audio": str(STEREO)})
     assert benchmarked["layout"] == "dual"
     assert benchmarked["text"].splitlines() == [text for _, text in worker]
