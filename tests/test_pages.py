@@ -1,7 +1,10 @@
 """The pages people use: the call list, a call's page, and the fragments htmx polls."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from transcripts.models import Call
 
@@ -49,13 +52,15 @@ def test_the_progress_fragment_shows_percent_and_time_left(client_for, alice, ac
     call = make_call(acme)
     call.claim("worker-1")
     call.start_transcribing("worker-1", duration=600.0, resumed_from=0.0)
+    # Half done in ten minutes: about ten minutes left (plus the seconds this test takes).
     Call.objects.filter(pk=call.pk).update(
-        progress=0.45, transcribing_started_at=call.transcribing_started_at.replace(microsecond=0)
+        progress=0.5, transcribing_started_at=timezone.now() - timedelta(minutes=10)
     )
     response = client_for(alice).get(reverse("transcripts:call_progress", args=[call.uuid]))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Transcribing" in body and "45%" in body
+    assert "Transcribing" in body and "50%" in body
+    assert "About 10 min" in body and "left" in body
     assert 'hx-trigger="every 2s"' in body
 
 

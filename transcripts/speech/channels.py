@@ -46,10 +46,6 @@ class ChannelReport:
     dominant_shares: tuple[float, ...]
 
     @property
-    def dominant_share(self) -> float:
-        return sum(self.dominant_shares)
-
-    @property
     def is_dual(self) -> bool:
         return self.layout == Layout.DUAL
 
