@@ -14,7 +14,7 @@ from .. import selectors, services
 from ..forms import CallFilterForm, CallTitleForm, UploadForm
 from ..media import serve_audio
 from ..uploads import too_large_response
-from .analysis import transcript_context
+from .call_panels import transcript_context
 
 # The call list's sortable columns: (label, sort key as in selectors.CALL_SORTS, the order of
 # a first click: dates and lengths newest and longest first, titles A to Z).
