@@ -1,10 +1,13 @@
 from django import forms
 from django.conf import settings
 
+from .media import AUDIO_TYPES
 from .models import Call, Membership, Team, Tracker
 from .speech.audio import EMPTY_FILE
+from .uploads import too_large_message
 
-ACCEPTED_EXTENSIONS = (".mp3", ".wav", ".m4a", ".ogg", ".oga", ".opus", ".webm", ".mp4", ".flac")
+# The file types the player can be served (media.AUDIO_TYPES) are the ones offered for upload.
+ACCEPTED_EXTENSIONS = tuple(AUDIO_TYPES)
 
 
 class UploadForm(forms.Form):
@@ -32,9 +35,7 @@ class UploadForm(forms.Form):
     def clean_audio(self):
         upload = self.cleaned_data["audio"]
         if upload.size > settings.MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"This file is larger than the {settings.MAX_UPLOAD_MB} MB limit."
-            )
+            raise forms.ValidationError(too_large_message())
         return upload
 
 
