@@ -437,6 +437,11 @@ class Call(models.Model):
                     setattr(self, name, value)
         return changed
 
+    def record_task(self, task_id: str) -> None:
+        """The broker's id of the task queued for this call (the reaper looks for calls
+        queued without one)."""
+        self._update(None, task_id=task_id[:64])
+
     def claim(self, worker: str) -> bool:
         """Take the call for `worker`, if nobody holds a live lease on it.
 

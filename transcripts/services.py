@@ -92,7 +92,7 @@ def call_enqueue(call: Call) -> None:
             group="transcribe",
             timeout=transcription.task_timeout(call.duration),
         )
-        Call.objects.filter(pk=call.pk).update(task_id=str(task_id or ""))
+        call.record_task(str(task_id or ""))
 
     transaction.on_commit(enqueue)
 
