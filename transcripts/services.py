@@ -11,44 +11,12 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from . import media
+from . import media, transcription
 from .models import Call, Invitation, Membership, Segment, Team, Tracker
 from .speech import audio
-from .speech.base import DecodeOptions, EngineSpec, TranscriptionError
+from .speech.base import TranscriptionError
 
 logger = logging.getLogger(__name__)
-
-# The slowest engine setting measured here transcribes at 3.5x real time on 2 cores; a task that
-# runs longer than this share of its call's length is stuck, and is killed by the cluster.
-TIMEOUT_SECONDS_PER_AUDIO_SECOND = 1.0
-MIN_TIMEOUT_SECONDS = 600
-
-
-def engine_spec() -> EngineSpec:
-    return EngineSpec(
-        engine=settings.WHISPER_ENGINE,
-        model=settings.WHISPER_MODEL,
-        device=settings.WHISPER_DEVICE,
-        threads=settings.WHISPER_THREADS,
-        workers=settings.Q_WORKERS,
-        model_dir=Path(settings.WHISPER_MODEL_DIR),
-        api_key=settings.OPENAI_API_KEY,
-        api_base=settings.OPENAI_API_BASE,
-        api_model=settings.OPENAI_API_MODEL,
-    )
-
-
-def decode_options() -> DecodeOptions:
-    return DecodeOptions(
-        beam_size=settings.WHISPER_BEAM_SIZE,
-        temperature_fallback=settings.WHISPER_TEMPERATURE_FALLBACK,
-        condition_on_previous_text=settings.WHISPER_CONDITION_ON_PREVIOUS_TEXT,
-        language=settings.WHISPER_LANGUAGE,
-        initial_prompt=settings.WHISPER_INITIAL_PROMPT,
-        word_timestamps=settings.WHISPER_WORD_TIMESTAMPS,
-        vad=settings.WHISPER_VAD,
-        batch_size=settings.WHISPER_BATCH_SIZE,
-    )
 
 
 def check_recording(source) -> audio.AudioInfo:
@@ -117,11 +85,6 @@ def _local_path_or_file(upload: File):
     return upload
 
 
-def task_timeout(call: Call) -> int:
-    seconds = (call.duration or settings.MAX_AUDIO_HOURS * 3600) * TIMEOUT_SECONDS_PER_AUDIO_SECOND
-    return int(min(settings.Q_TIMEOUT, max(MIN_TIMEOUT_SECONDS, seconds)))
-
-
 def call_enqueue(call: Call) -> None:
     """Hand the call to the workers once the current transaction commits.
 
@@ -135,9 +98,9 @@ def call_enqueue(call: Call) -> None:
             call.pk,
             task_name=f"transcribe {call.uuid.hex[:8]} at {timezone.now():%H:%M:%S.%f}",
             group="transcribe",
-            timeout=task_timeout(call),
+            timeout=transcription.task_timeout(call.duration),
         )
-        Call.objects.filter(pk=call.pk).update(task_id=str(task_id or ""))
+        call.record_task(str(task_id or ""))
 
     transaction.on_commit(enqueue)
 
