@@ -53,7 +53,12 @@ def decode_options() -> DecodeOptions:
 def check_recording(source) -> audio.AudioInfo:
     """Refuse, cheaply, what is plainly not a usable recording; the worker catches the rest."""
     try:
-        info = audio.probe(source)
+        info = audio.probe(
+            source,
+            limits=audio.Limits(
+                seconds=settings.PROBE_TIMEOUT_SECONDS, memory_mb=settings.DECODE_MEMORY_MB
+            ),
+        )
     except TranscriptionError as error:
         raise ValidationError(str(error)) from error
     limit = settings.MAX_AUDIO_HOURS * 3600

@@ -8,7 +8,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -32,6 +34,9 @@ UNEXPECTED_FAILURE = (
     "try again, and if it fails again, contact your administrator."
 )
 
+
+# The reaper is scheduled every minute; a busy worker runs it when it is this late.
+REAPER_OVERDUE_SECONDS = 90
 
 # A database that goes away (a restart, a failover) is waited for this long, in steps, before
 # the run gives up; the call is then retried by the reaper once its lease runs out.
@@ -109,14 +114,33 @@ class CallTranscription:
 
     def run(self) -> None:
         started = time.monotonic()
-        channels = audio.decode(
-            self.call.audio.path, mono=False, max_seconds=settings.MAX_AUDIO_HOURS * 3600
+        with self.decode() as recording:
+            self.transcribe(recording, started)
+
+    def decode(self) -> audio.Recording:
+        """Decode in a child process bounded in time and memory; a cancel stops it too."""
+        return audio.decode_recording(
+            Path(self.call.audio.path),
+            mono=False,
+            max_seconds=settings.MAX_AUDIO_HOURS * 3600,
+            limits=audio.Limits(
+                seconds=settings.DECODE_TIMEOUT_SECONDS, memory_mb=settings.DECODE_MEMORY_MB
+            ),
+            while_waiting=self.still_held,
         )
-        duration = channels.shape[1] / SAMPLE_RATE
+
+    def still_held(self) -> None:
+        """Renew the lease while decoding, so the reaper leaves the call alone; a lost lease
+        (a cancel) stops the decoding. A busy worker also runs an overdue reaper."""
+        if not with_database_retry(lambda: self.call.heartbeat(self.worker)):
+            raise LeaseLost
+        reap_if_overdue()
+
+    def transcribe(self, recording: audio.Recording, started: float) -> None:
+        duration = recording.seconds
         if duration < 0.1:
             raise TranscriptionError(audio.UNREADABLE)
-        tracks = self.split_speakers(channels)
-        del channels
+        tracks = self.split_speakers(recording)
 
         # An earlier run died: keep the windows it finished, drop the segments of the window it
         # was in, and carry on from there (see Call.resume_at). The channels of a dual-channel
@@ -139,10 +163,11 @@ class CallTranscription:
             raise LeaseLost
         # Seconds of audio to transcribe: the call's length once per channel transcribed.
         self.work_seconds = duration * len(tracks)
-        for number, (channel, samples) in enumerate(tracks):
+        for number, (channel, load) in enumerate(tracks):
             self.offset = number * duration
             self.channel = channel
             self.speaker = self.call.speaker_for_channel(channel)
+            samples = load()
             for segment in transcribe_long(
                 engine,
                 samples,
@@ -153,6 +178,8 @@ class CallTranscription:
                 on_window_done=self.window_done,
             ):
                 with_database_retry(lambda segment=segment: self.save_segment(segment))
+            # One track's float32 samples in memory at a time (see audio.Recording).
+            del samples
 
         with_database_retry(
             lambda: self.call._update(self.call.holds_lease(self.worker), stage=Call.Stage.SAVING)
@@ -164,10 +191,17 @@ class CallTranscription:
         ):
             raise LeaseLost
 
-    def split_speakers(self, channels: np.ndarray) -> list[tuple[int | None, np.ndarray]]:
+    def split_speakers(
+        self, recording: audio.Recording
+    ) -> list[tuple[int | None, Callable[[], np.ndarray]]]:
         """What to transcribe: each channel alone when the rep and the customer are on their
-        own channels (with the channel it is), else the recording as one voice (None)."""
-        report = speakers.detect_layout(channels, SAMPLE_RATE)
+        own channels (with the channel it is), else the recording as one voice (None). Each
+        track comes with a function that loads its samples, when its turn comes."""
+        levels = None
+        report = speakers.ChannelReport(speakers.Layout.MONO, 0, ())
+        if recording.channels > 1:
+            levels = speakers.frame_levels_of_chunks(recording.chunks(), SAMPLE_RATE)
+            report = speakers.layout_from_levels(levels)
         rep_channel = self.call.rep_channel
         if report.is_dual and rep_channel is None:
             rep_channel = self.call.team.rep_channel
@@ -178,9 +212,13 @@ class CallTranscription:
         ):
             raise LeaseLost
         if report.is_dual:
-            speakers.mute_crosstalk(channels, SAMPLE_RATE)
-            return [(0, channels[0]), (1, channels[1])]
-        return [(None, speakers.mixdown(channels))]
+
+            def channel(number: int) -> np.ndarray:
+                samples = recording.channel(number)
+                return speakers.mute_crosstalk_in_channel(samples, number, levels, SAMPLE_RATE)
+
+            return [(0, lambda: channel(0)), (1, lambda: channel(1))]
+        return [(None, recording.mixdown)]
 
     def forget_unfinished_window(self, tracks: list, duration: float) -> float:
         """Delete the segments of the window an earlier run died in; where to resume."""
@@ -215,6 +253,7 @@ class CallTranscription:
             lambda: self.call._update(self.call.holds_lease(self.worker), resume_at=resume_at)
         ):
             raise LeaseLost
+        reap_if_overdue()
 
     @transaction.atomic
     def save_segment(self, segment) -> None:
@@ -247,6 +286,16 @@ class CallTranscription:
             raise LeaseLost
         self.call.put_segments_in_time_order()
         self.call.refresh_analytics()
+
+
+def reap_if_overdue() -> None:
+    """Run the reaper now if its schedule has not run for a while. Its scheduled task waits
+    in the queue behind transcriptions, so when every worker is busy with a long call, the
+    busy workers run it themselves (between windows, and while decoding)."""
+    name = f"{settings.Q_CLUSTER['name']}@{socket.gethostname()}"
+    overdue = timezone.now() - timedelta(seconds=REAPER_OVERDUE_SECONDS)
+    if not ClusterHeartbeat.objects.filter(name=name, seen_at__gte=overdue).exists():
+        reap_stale_calls()
 
 
 def reap_stale_calls() -> int:
