@@ -73,6 +73,8 @@ CHUNK_FRAMES = SAMPLE_RATE * 60
 # What the child process needs beyond `memory_mb` is Python, NumPy and FFmpeg's libraries.
 CHILD_THREADS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+# How running out of address space shows in a child's last words, wherever it happened.
+OUT_OF_MEMORY = ("MemoryError", "Cannot allocate memory", "failed to map", "bad_alloc")
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,10 @@ def _open(source: Source) -> av.container.InputContainer:
     if not set(container.format.name.split(",")) & set(ALLOWED_FORMATS):
         container.close()
         raise _refused(source)
-    if len(container.streams) > MAX_STREAMS:
+    count = len(container.streams)
+    if count > MAX_STREAMS:
         container.close()
-        raise TranscriptionError(TOO_MANY_STREAMS.format(count=len(container.streams)))
+        raise TranscriptionError(TOO_MANY_STREAMS.format(count=count))
     return container
 
 
@@ -459,7 +462,7 @@ def _run_isolated(
             errors = log.read()[-2000:].decode(errors="replace")
             # Killed by a signal (the kernel, an abort inside FFmpeg): most often for lack of
             # memory, which is also what an allocation failure outside FFmpeg raises.
-            if process.returncode < 0 or "MemoryError" in errors or "alloc" in errors:
+            if process.returncode < 0 or any(sign in errors for sign in OUT_OF_MEMORY):
                 raise TranscriptionError(limits.too_large())
             raise RuntimeError(f"The decoding process failed: {errors}")
     if "error" in answer:
