@@ -454,7 +454,8 @@ def _run_isolated(
                 process.wait()
         reply.seek(0)
         try:
-            answer = json.loads(reply.read() or b"null")
+            # The answer is the last line: a library may have printed something before it.
+            answer = json.loads((reply.read().strip().splitlines() or [b"null"])[-1])
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
@@ -501,4 +502,4 @@ def _child(job: dict) -> dict:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps(_child(json.loads(sys.argv[1]))))
+    sys.stdout.write("\n" + json.dumps(_child(json.loads(sys.argv[1]))) + "\n")
