@@ -9,7 +9,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import zlib
 from datetime import timedelta
@@ -339,9 +338,11 @@ def test_uploading_a_giant_video_frame_keeps_the_web_worker_under_300_mb(
 # --- Deadlines: a decoder stuck inside FFmpeg is killed (finding 2) ---------------------------
 
 
-def descendants_running(pattern: bytes, group: int | None = None) -> list[int]:
-    """Processes whose command line holds `pattern`: children of this process, or members of
-    process group `group`."""
+def descendants_running(
+    pattern: bytes, group: int | None = None, parent: int | None = None
+) -> list[int]:
+    """Processes whose command line holds `pattern`: children of `parent` (this process by
+    default), or members of process group `group`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -351,8 +352,11 @@ def descendants_running(pattern: bytes, group: int | None = None) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        parent, process_group = int(fields[1]), int(fields[2])
-        mine = process_group == group if group is not None else parent == os.getpid()
+        their_parent, process_group = int(fields[1]), int(fields[2])
+        if group is not None:
+            mine = process_group == group
+        else:
+            mine = their_parent == (parent or os.getpid())
         if mine and pattern in cmdline:
             found.append(int(entry.name))
     return found
@@ -394,14 +398,11 @@ def test_a_decode_stuck_inside_ffmpeg_is_killed_at_its_deadline(speech_sample):
     frozen = []
     freezer = threading.Thread(target=lambda: frozen.append(freeze_the_decoder_when_it_starts()))
     freezer.start()
-    decoded = set(Path(tempfile.gettempdir()).glob("callscribe-*.s16"))
     limits = audio.Limits(seconds=1, memory_mb=512)
     with pytest.raises(TranscriptionError, match="took longer than 1 seconds"):
         audio.decode_recording(speech_sample, limits=limits)
     freezer.join()
     assert gone(frozen[0])
-    # Its temporary file is gone too.
-    assert set(Path(tempfile.gettempdir()).glob("callscribe-*.s16")) <= decoded
 
 
 def test_a_decode_past_its_deadline_fails_the_call_with_a_clear_message(
@@ -412,6 +413,40 @@ def test_a_decode_past_its_deadline_fails_the_call_with_a_clear_message(
     assert transcribe_call(call.pk) == Call.Status.FAILED
     call.refresh_from_db()
     assert call.error.startswith("Reading this recording took longer than 1 seconds")
+
+
+def reading(pid: int, path: Path) -> bool:
+    try:
+        return any(fd.resolve() == path.resolve() for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
+def test_the_decoder_dies_with_its_worker(four_hours_of_stereo_silence):
+    """A worker killed by its task timeout takes its decoder along (and its temporary file,
+    which has no name)."""
+    script = (
+        "import sys\n"
+        "from transcripts.speech import audio\n"
+        "audio.decode_recording(sys.argv[1], limits=audio.Limits(seconds=600, memory_mb=512))"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script, str(four_hours_of_stereo_silence)], cwd=ROOT
+    )
+    (decoder,) = wait_for(
+        lambda: descendants_running(b"transcripts.speech.audio", parent=worker.pid),
+        message="the decoder",
+    )
+    wait_for(lambda: reading(decoder, four_hours_of_stereo_silence), message="decoding")
+    # Stopped, it cannot finish on its own: only being killed with its worker ends it.
+    os.kill(decoder, signal.SIGSTOP)
+    worker.kill()
+    worker.wait()
+    try:
+        wait_for(lambda: gone(decoder), timeout=10, message="the orphaned decoder to die")
+    finally:
+        if not gone(decoder):
+            os.kill(decoder, signal.SIGKILL)
 
 
 def test_a_child_over_its_memory_ceiling_fails_with_a_clear_message(speech_sample):

@@ -134,7 +134,7 @@ class CallTranscription:
         (a cancel) stops the decoding. A busy worker also runs an overdue reaper."""
         if not with_database_retry(lambda: self.call.heartbeat(self.worker)):
             raise LeaseLost
-        reap_if_overdue()
+        with_database_retry(reap_if_overdue)
 
     def transcribe(self, recording: audio.Recording, started: float) -> None:
         duration = recording.seconds
@@ -253,7 +253,7 @@ class CallTranscription:
             lambda: self.call._update(self.call.holds_lease(self.worker), resume_at=resume_at)
         ):
             raise LeaseLost
-        reap_if_overdue()
+        with_database_retry(reap_if_overdue)
 
     @transaction.atomic
     def save_segment(self, segment) -> None:

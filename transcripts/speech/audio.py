@@ -13,10 +13,12 @@ PyAV, so a stalled demuxer can only be stopped from outside its process).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -73,6 +75,7 @@ CHUNK_FRAMES = SAMPLE_RATE * 60
 # What the child process needs beyond `memory_mb` is Python, NumPy and FFmpeg's libraries.
 CHILD_THREADS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # How running out of address space shows in a child's last words, wherever it happened.
 OUT_OF_MEMORY = ("MemoryError", "Cannot allocate memory", "failed to map", "bad_alloc")
 
@@ -217,11 +220,12 @@ class Recording:
     """A decoded recording in a temporary file: 16-bit samples at `sample_rate`, channels
     interleaved. It is read back a minute at a time, so that only what is transcribed is ever
     held in memory as float32 (a 4-hour stereo call is 0.9 GB on disk, and one channel of it
-    0.9 GB in memory, instead of 1.8 GB for both). Use it as a context manager: the file is
-    deleted on exit."""
+    0.9 GB in memory, instead of 1.8 GB for both). The file has no name: it is freed when the
+    recording is closed, or when its process dies, however it dies. Use it as a context
+    manager."""
 
-    def __init__(self, path: Path, *, channels: int, frames: int, sample_rate: int):
-        self.path = path
+    def __init__(self, file: BinaryIO, *, channels: int, frames: int, sample_rate: int):
+        self.file = file
         self.channels = channels
         self.frames = frames
         self.sample_rate = sample_rate
@@ -232,14 +236,14 @@ class Recording:
 
     def chunks(self, frames: int = CHUNK_FRAMES) -> Iterator[np.ndarray]:
         """The recording in order, as float32 arrays of shape (channels, up to `frames`)."""
-        with open(self.path, "rb") as handle:
-            while True:
-                block = np.fromfile(handle, dtype="<i2", count=frames * self.channels)
-                if not block.size:
-                    return
-                chunk = block.reshape(-1, self.channels).T.astype(np.float32)
-                chunk *= 1.0 / 32768.0
-                yield chunk
+        self.file.seek(0)
+        while True:
+            block = np.fromfile(self.file, dtype="<i2", count=frames * self.channels)
+            if not block.size:
+                return
+            chunk = block.reshape(-1, self.channels).T.astype(np.float32)
+            chunk *= 1.0 / 32768.0
+            yield chunk
 
     def _fill(self, shape: tuple[int, ...], take: Callable[[np.ndarray], np.ndarray]):
         result = np.empty(shape, dtype=np.float32)
@@ -263,7 +267,7 @@ class Recording:
         return self._fill((self.channels, self.frames), lambda chunk: chunk)
 
     def close(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.file.close()
 
     def __enter__(self) -> Recording:
         return self
@@ -290,28 +294,27 @@ def decode_recording(
     `while_waiting()` is called every `check_every` seconds meanwhile: what it raises stops
     the decoding (the worker raises when the call was cancelled).
     """
-    handle, name = tempfile.mkstemp(prefix="callscribe-", suffix=".s16")
-    output = Path(name)
+    output = tempfile.TemporaryFile(prefix="callscribe-", suffix=".s16")
     try:
         if limits is None:
-            with os.fdopen(handle, "wb") as out:
-                channels, frames = _decode_into(
-                    path, out, sample_rate=sample_rate, mono=mono, max_seconds=max_seconds
-                )
+            channels, frames = _decode_into(
+                path, output, sample_rate=sample_rate, mono=mono, max_seconds=max_seconds
+            )
+            output.flush()
         else:
-            os.close(handle)
             job = {
                 "task": "decode",
                 "path": str(Path(path).resolve()),
-                "output": str(output),
+                # The child writes to the same nameless file, inherited.
+                "output_fd": output.fileno(),
                 "sample_rate": sample_rate,
                 "mono": mono,
                 "max_seconds": max_seconds,
             }
-            result = _run_isolated(job, limits, while_waiting, check_every)
+            result = _run_isolated(job, limits, while_waiting, check_every, (output.fileno(),))
             channels, frames = result["channels"], result["frames"]
     except BaseException:
-        output.unlink(missing_ok=True)
+        output.close()
         raise
     return Recording(output, channels=channels, frames=frames, sample_rate=sample_rate)
 
@@ -419,6 +422,7 @@ def _run_isolated(
     limits: Limits,
     while_waiting: Callable[[], None] | None = None,
     check_every: float = 2.0,
+    pass_fds: tuple[int, ...] = (),
 ) -> dict:
     """Run `job` in `python -m transcripts.speech.audio`; its result, or its error raised."""
     job = {**job, "seconds": limits.seconds, "memory_mb": limits.memory_mb}
@@ -430,6 +434,7 @@ def _run_isolated(
             stdin=subprocess.DEVNULL,
             stdout=reply,
             stderr=log,
+            pass_fds=pass_fds,
         )
         # The child stops itself at the deadline between frames; this is for a child stuck
         # inside FFmpeg, which only a kill can stop.
@@ -474,6 +479,9 @@ def _run_isolated(
 def _child(job: dict) -> dict:
     """What the child process does: set its own limits, then probe or decode."""
     limits = Limits(seconds=job["seconds"], memory_mb=job["memory_mb"])
+    if sys.platform == "linux":
+        # Die with the worker (killed by its task timeout, say) instead of decoding on alone.
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     memory = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -484,7 +492,7 @@ def _child(job: dict) -> dict:
         if job["task"] == "probe":
             info = probe(Path(job["path"]), job["check_frames"])
             return {"result": asdict(info)}
-        with open(job["output"], "wb") as out:
+        with os.fdopen(job["output_fd"], "wb") as out:
             channels, frames = _decode_into(
                 Path(job["path"]),
                 out,
