@@ -9,20 +9,33 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DJANGO_SETTINGS_MODULE := callscribe.settings
 
 # Debian packages the tests use: espeak-ng, sox and ffmpeg make test speech; Chromium drives the
-# browser tests. The product itself needs none of them.
-TEST_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver
-TEST_COMMANDS := espeak-ng sox ffmpeg chromium
+# browser tests, and npm fetches axe-core, the accessibility checker they inject into every page
+# (package.json). The product itself needs none of them.
+TEST_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver npm
+TEST_COMMANDS := espeak-ng sox ffmpeg chromium npm
 
-.PHONY: run test lint format venv test-packages clean
+# The locks pin every package with its hashes (`make lock` refreshes them from the .in files).
+# torch is the CPU build, 2.13.0+cpu: where pip cannot find it already, add its index with
+# make PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_ARGS ?=
+LOCK := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+.PHONY: run test lint format venv lock test-packages test-js clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet $(PIP_ARGS) --require-hashes -r requirements-dev.txt
 	touch $@
+
+# Runtime first: the development lock is constrained to the runtime one's versions.
+lock:
+	test -x $(VENV)/bin/pip-compile || $(PY) -m pip install --quiet pip-tools
+	$(LOCK) --upgrade --output-file requirements.txt requirements.in
+	$(LOCK) --upgrade --output-file requirements-dev.txt requirements-dev.in
 
 $(DATA_DIR)/admin-password:
 	@mkdir -p $(DATA_DIR)
@@ -52,6 +65,13 @@ test-packages:
 	  fi; \
 	fi
 
+# axe-core for the browser tests, at the version package-lock.json pins, into ./node_modules.
+test-js: node_modules/axe-core/axe.min.js
+
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -60,9 +80,9 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: venv test-packages lint
+test: venv test-packages test-js lint
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts
+	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts node_modules

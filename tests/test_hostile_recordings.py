@@ -30,7 +30,7 @@ from tests.workers import (
 from tests.workers import (
     test_database_url as database_url,
 )
-from transcripts import services
+from transcripts import media, services
 from transcripts.models import Call, ClusterHeartbeat
 from transcripts.speech import audio
 from transcripts.speech.base import TranscriptionError
@@ -151,6 +151,10 @@ def test_it_still_reads_every_format_people_upload(tmp_path, speech_sample):
         ffmpeg("-i", speech_sample, "-t", "3", "-ar", "16000", "-c:a", codec, path)
         samples = audio.decode(path)
         assert 2.9 < len(samples) / 16_000 < 3.2, name
+
+
+def test_every_format_a_recording_is_opened_with_has_the_extension_it_is_stored_under():
+    assert set(media.CONTAINER_EXTENSIONS) == set(audio.ALLOWED_FORMATS)
 
 
 # --- Too many streams, giant frames, hours of silence (finding 5) -----------------------------
@@ -276,14 +280,13 @@ from transcripts.tasks import CallTranscription
 call = Call.objects.get(pk=int(sys.argv[1]))
 assert call.claim("memory-test")
 work = CallTranscription(call, "memory-test")
-with work.decode() as recording:
-    tracks = work.split_speakers(recording)
+with work.load() as recording:
     # Each track is loaded when its turn comes, and dropped before the next one.
-    for channel, load in tracks:
-        samples = load()
+    for track in recording.tracks:
+        samples = track.load()
         del samples
 call.refresh_from_db()
-print(json.dumps({"seconds": recording.seconds, "channels": recording.channels,
+print(json.dumps({"seconds": recording.duration, "channels": recording.channels,
                   "layout": call.channel_layout, **peaks()}))
 """
 

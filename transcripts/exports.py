@@ -11,13 +11,15 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from docx import Document
 
-from transcripts.analytics import SegmentLike, speaker_names
+from transcripts.analytics import SegmentLike, speaker_names, speaker_of, time_order
+from transcripts.formats import clock, percent
 
 # Characters XML 1.0 forbids; python-docx refuses text holding them, and they have no place in
 # subtitles either. Tab, newline and carriage return are allowed.
@@ -43,19 +45,12 @@ def _clean(text: str) -> str:
 
 def _speaker(segment: SegmentLike) -> str:
     """The speaker's name ready to print ("" when unlabelled)."""
-    return _clean(getattr(segment, "speaker", "") or "")
+    return _clean(speaker_of(segment))
 
 
 def _in_time_order(segments: Iterable[SegmentLike]) -> list[SegmentLike]:
-    return sorted(segments, key=lambda s: float(s.start))
-
-
-def clock(seconds: float) -> str:
-    """Seconds as mm:ss, or h:mm:ss from an hour on, truncated as on a player's clock."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    segments = list(segments)
+    return [segments[i] for i in time_order(segments)]
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -93,6 +88,67 @@ def _cues(segments: Iterable[SegmentLike]) -> list[tuple[float, float, str, str]
     return cues
 
 
+# Subtitle guidelines (BBC, Netflix): at most 42 characters a line and two lines a cue, so that
+# a cue can be read in the time it is shown. A longer line is split into several cues, its time
+# shared among them by their length.
+SUBTITLE_LINE_CHARS = 42
+SUBTITLE_LINES = 2
+
+
+def _wrap(text: str, width: int = SUBTITLE_LINE_CHARS) -> list[str]:
+    """Lines of at most `width` characters, broken between words (a longer word is cut)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        while len(word) > width:
+            if current:
+                lines.append(current)
+                current = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not word:
+            continue
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _subtitle_cues(
+    segments: Iterable[SegmentLike], prefix_speaker: bool
+) -> list[tuple[float, float, str, list[str]]]:
+    """(start, end, speaker, lines) with at most two lines of 42 characters each. With
+    `prefix_speaker` (SRT), "Name: " starts every cue's text and counts in its length."""
+    cues = []
+    for start, end, name, text in _cues(segments):
+        shown = f"{name}: {text}" if name and prefix_speaker else text
+        lines = _wrap(shown)
+        chunks = [lines[i : i + SUBTITLE_LINES] for i in range(0, len(lines), SUBTITLE_LINES)]
+        if prefix_speaker and name:
+            # Every cue says who speaks; later chunks are wrapped again with the name before them.
+            first, rest = chunks[0], " ".join(" ".join(c) for c in chunks[1:])
+            chunks = [first]
+            if rest:
+                again = _wrap(f"{name}: {rest}")
+                while again:
+                    chunk, again = again[:SUBTITLE_LINES], again[SUBTITLE_LINES:]
+                    chunks.append(chunk)
+                    if again:
+                        again = _wrap(f"{name}: {' '.join(again)}")
+        total = sum(len(" ".join(chunk)) for chunk in chunks) or 1
+        at = start
+        for index, chunk in enumerate(chunks):
+            share = (end - start) * len(" ".join(chunk)) / total
+            until = end if index == len(chunks) - 1 else at + share
+            cues.append((at, until, name, chunk))
+            at = until
+    return cues
+
+
 def _word_dict(word: Any) -> dict[str, Any]:
     if isinstance(word, Mapping):
         return dict(word)
@@ -100,10 +156,6 @@ def _word_dict(word: Any) -> dict[str, Any]:
 
 
 # --- Analytics summary, shared by TXT and DOCX --------------------------------------------
-
-
-def _percent(share: float) -> str:
-    return f"{round(share * 100)}%"
 
 
 def summary_lines(analytics: Mapping[str, Any] | None) -> list[str]:
@@ -118,7 +170,7 @@ def summary_lines(analytics: Mapping[str, Any] | None) -> list[str]:
         lines.append(
             "Talk time: "
             + ", ".join(
-                f"{s['name']} {_percent(s.get('talk_share', 0))} "
+                f"{s['name']} {percent(s.get('talk_share', 0))} "
                 f"({clock(s.get('talk_seconds', 0))}, {s.get('words_per_minute', 0):g} wpm)"
                 for s in speakers
             )
@@ -126,7 +178,7 @@ def summary_lines(analytics: Mapping[str, Any] | None) -> list[str]:
     elif "words_per_minute" in overall:
         lines.append(f"Pace: {overall['words_per_minute']:g} words per minute")
     if "silence_share" in overall:
-        lines.append(f"Silence: {_percent(overall['silence_share'])}")
+        lines.append(f"Silence: {percent(overall['silence_share'])}")
     monologue = overall.get("longest_monologue")
     if monologue:
         who = f"{monologue['speaker']}, " if monologue.get("speaker") else ""
@@ -185,10 +237,10 @@ def to_srt(
     """SubRip: numbered cues with "HH:MM:SS,mmm --> HH:MM:SS,mmm" and "Speaker: text" lines.
     Title and analytics have no place in subtitles and are ignored."""
     blocks = []
-    for number, (start, end, name, text) in enumerate(_cues(segments), start=1):
-        line = f"{name}: {text}" if name else text
+    for number, (start, end, _name, lines) in enumerate(_subtitle_cues(segments, True), start=1):
         times = f"{_timestamp(start, ',')} --> {_timestamp(end, ',')}"
-        blocks.append(f"{number}\n{times}\n{line}\n")
+        text = "\n".join(lines)
+        blocks.append(f"{number}\n{times}\n{text}\n")
     return "\n".join(blocks)
 
 
@@ -211,8 +263,9 @@ def to_vtt(
     header_title = _clean(title).replace("-->", "->")
     header = f"WEBVTT - {header_title}" if header_title else "WEBVTT"
     blocks = [header + "\n"]
-    for start, end, name, text in _cues(segments):
-        body = _vtt_escape(text)
+    for start, end, name, lines in _subtitle_cues(segments, False):
+        # The voice span names the speaker without showing it, so only the words count.
+        body = "\n".join(_vtt_escape(line) for line in lines)
         if name:
             body = f"<v {_vtt_escape(name)}>{body}"
         blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{body}\n")
@@ -260,6 +313,10 @@ def to_docx(
     document = Document()
     clean_title = _clean(title)
     document.core_properties.title = clean_title
+    # python-docx stamps its own name otherwise.
+    document.core_properties.author = "callscribe"
+    document.core_properties.last_modified_by = "callscribe"
+    document.core_properties.comments = "Transcribed by callscribe"
     document.add_heading(clean_title or "Transcript", level=0)
     document.add_paragraph(f"Duration: {clock(duration)}")
     for turn in _turns(segments):
@@ -311,3 +368,37 @@ def render(
         segments, title=title, duration=duration, analytics=analytics
     )
     return output.encode("utf-8") if isinstance(output, str) else output
+
+
+class _ZipSink(io.RawIOBase):
+    """Where zipfile writes: bytes collected until the caller takes them, so a ZIP of any size
+    streams out entry by entry without being held whole in memory."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.pending += data
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def take(self) -> bytes:
+        data, self.pending = bytes(self.pending), bytearray()
+        return data
+
+
+def zip_stream(entries: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+    """A ZIP archive of (name, content) entries, yielded piece by piece as it is written."""
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in entries:
+            archive.writestr(name, content)
+            yield sink.take()
+    yield sink.take()

@@ -8,22 +8,17 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import services, speakers
+from . import services, transcription
 from .models import Call, ClusterHeartbeat, Segment, Team
-from .speech import audio
-from .speech.base import SAMPLE_RATE, TranscriptionError
+from .speech.base import TranscriptionError
 from .speech.engines import load_engine
-from .speech.pipeline import transcribe_long
+from .speech.pipeline import Position, Recording, load_recording, transcribe_recording
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +28,6 @@ UNEXPECTED_FAILURE = (
     "Something went wrong while transcribing this call. It has been logged; "
     "try again, and if it fails again, contact your administrator."
 )
-
 
 # The reaper is scheduled every minute; a busy worker runs it when it is this late.
 REAPER_OVERDUE_SECONDS = 90
@@ -99,35 +93,49 @@ def transcribe_call(call_id: int) -> str:
 
 
 class CallTranscription:
-    """One worker's run over one call: decode, transcribe window by window, save as it goes."""
+    """One worker's run over one call: the pipeline (transcripts.speech.pipeline) does the
+    work; this holds the lease, saves each segment as it comes and a checkpoint per window."""
 
     def __init__(self, call: Call, worker: str):
         self.call = call
         self.worker = worker
         self.last_report = 0.0
-        self.best_fraction = 0.0
-        # The track being transcribed: its channel (None for one voice), speaker and its start
-        # in the seconds of work that resume_at and the progress count.
-        self.channel: int | None = None
-        self.speaker = ""
-        self.offset = 0.0
 
     def run(self) -> None:
         started = time.monotonic()
-        with self.decode() as recording:
+        with self.load() as recording:
             self.transcribe(recording, started)
 
-    def decode(self) -> audio.Recording:
-        """Decode in a child process bounded in time and memory; a cancel stops it too."""
-        return audio.decode_recording(
-            Path(self.call.audio.path),
-            mono=False,
-            max_seconds=settings.MAX_AUDIO_HOURS * 3600,
-            limits=audio.Limits(
-                seconds=settings.DECODE_TIMEOUT_SECONDS, memory_mb=settings.DECODE_MEMORY_MB
-            ),
-            while_waiting=self.still_held,
-        )
+    def load(self) -> Recording:
+        """Decode the recording (in a child process bounded in time and memory; a cancel stops
+        it too) and record its channel layout. Close what it returns."""
+        # From an object store the recording is fetched into this worker's temporary folder,
+        # and removed as soon as it is decoded.
+        with self.call.recording_on_disk() as path:
+            recording = load_recording(
+                path,
+                max_seconds=transcription.max_audio_seconds(),
+                limits=transcription.decode_limits(),
+                while_decoding=self.still_held,
+            )
+        try:
+            rep_channel = self.call.rep_channel
+            if recording.is_dual and rep_channel is None:
+                rep_channel = self.call.team.rep_channel
+            if not with_database_retry(
+                lambda: self.call.record_channels(
+                    self.worker, layout=recording.report.layout, rep_channel=rep_channel
+                )
+            ):
+                raise LeaseLost
+            self.speakers = {
+                track.channel: self.call.speaker_for_channel(track.channel)
+                for track in recording.tracks
+            }
+        except BaseException:
+            recording.close()
+            raise
+        return recording
 
     def still_held(self) -> None:
         """Renew the lease while decoding, so the reaper leaves the call alone; a lost lease
@@ -136,54 +144,39 @@ class CallTranscription:
             raise LeaseLost
         with_database_retry(reap_if_overdue)
 
-    def transcribe(self, recording: audio.Recording, started: float) -> None:
-        duration = recording.seconds
-        if duration < 0.1:
-            raise TranscriptionError(audio.UNREADABLE)
-        tracks = self.split_speakers(recording)
+    def transcribe(self, recording: Recording, started: float) -> None:
+        # An earlier run died: keep what it saved up to its last checkpoint and carry on from
+        # there (see Call.checkpoint).
+        with_database_retry(lambda: self.call.forget_unfinished_window(dual=recording.is_dual))
+        self.next_index = self.call.resume_segments
+        resume_at = Position(self.call.resume_track, self.call.resume_at)
 
-        # An earlier run died: keep the windows it finished, drop the segments of the window it
-        # was in, and carry on from there (see Call.resume_at). The channels of a dual-channel
-        # call are transcribed one after the other, so resume_at and the progress count the
-        # seconds of both: the first channel's, then the second's.
-        resume_from = self.forget_unfinished_window(tracks, duration)
-        last = self.call.segments.aggregate(index=Max("index"))["index"]
-        self.next_index = last + 1 if last is not None else 0
-
-        engine = load_engine(services.engine_spec())
-        options = services.decode_options()
+        engine = load_engine(transcription.engine_spec())
+        options = transcription.decode_options()
         with_database_retry(
             lambda: self.call.record_engine(self.worker, engine.describe(), options.as_dict())
         )
         if not with_database_retry(
             lambda: self.call.start_transcribing(
-                self.worker, duration=duration, resumed_from=resume_from / len(tracks)
+                self.worker,
+                duration=recording.duration,
+                resumed_from=recording.fraction(resume_at) * recording.duration,
             )
         ):
             raise LeaseLost
-        # Seconds of audio to transcribe: the call's length once per channel transcribed.
-        self.work_seconds = duration * len(tracks)
-        for number, (channel, load) in enumerate(tracks):
-            self.offset = number * duration
-            self.channel = channel
-            self.speaker = self.call.speaker_for_channel(channel)
-            samples = load()
-            for segment in transcribe_long(
-                engine,
-                samples,
-                options,
-                start=min(max(0.0, resume_from - self.offset), duration),
-                window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
-                on_progress=self.on_progress,
-                on_window_done=self.window_done,
-            ):
-                with_database_retry(lambda segment=segment: self.save_segment(segment))
-            # One track's float32 samples in memory at a time (see audio.Recording).
-            del samples
+        for channel, segment in transcribe_recording(
+            recording,
+            engine,
+            options,
+            resume_at=resume_at,
+            window_seconds=transcription.window_seconds(),
+            on_progress=self.on_progress,
+            on_window_done=self.window_done,
+        ):
+            with_database_retry(functools.partial(self.save_segment, channel, segment))
 
-        with_database_retry(
-            lambda: self.call._update(self.call.holds_lease(self.worker), stage=Call.Stage.SAVING)
-        )
+        if not with_database_retry(lambda: self.call.start_saving(self.worker)):
+            raise LeaseLost
         with_database_retry(self.save_transcript)
         seconds = time.monotonic() - started
         if not with_database_retry(
@@ -191,72 +184,30 @@ class CallTranscription:
         ):
             raise LeaseLost
 
-    def split_speakers(
-        self, recording: audio.Recording
-    ) -> list[tuple[int | None, Callable[[], np.ndarray]]]:
-        """What to transcribe: each channel alone when the rep and the customer are on their
-        own channels (with the channel it is), else the recording as one voice (None). Each
-        track comes with a function that loads its samples, when its turn comes."""
-        levels = None
-        report = speakers.ChannelReport(speakers.Layout.MONO, 0, ())
-        if recording.channels > 1:
-            levels = speakers.frame_levels_of_chunks(recording.chunks(), SAMPLE_RATE)
-            report = speakers.layout_from_levels(levels)
-        rep_channel = self.call.rep_channel
-        if report.is_dual and rep_channel is None:
-            rep_channel = self.call.team.rep_channel
-        if not with_database_retry(
-            lambda: self.call.record_channels(
-                self.worker, layout=report.layout, rep_channel=rep_channel
-            )
-        ):
-            raise LeaseLost
-        if report.is_dual:
-
-            def channel(number: int) -> np.ndarray:
-                samples = recording.channel(number)
-                return speakers.mute_crosstalk_in_channel(samples, number, levels, SAMPLE_RATE)
-
-            return [(0, lambda: channel(0)), (1, lambda: channel(1))]
-        return [(None, recording.mixdown)]
-
-    def forget_unfinished_window(self, tracks: list, duration: float) -> float:
-        """Delete the segments of the window an earlier run died in; where to resume."""
-        dual = tracks[0][0] is not None
-        # Segments from a run that heard the channels differently cannot be carried on from.
-        if self.call.segments.filter(channel__isnull=dual).exists():
-            self.call.segments.all().delete()
-            return 0.0
-        resume_from = self.call.resume_at
-        for number, (channel, _) in enumerate(tracks):
-            self.call.segments.filter(
-                channel=channel, end__gt=resume_from - number * duration
-            ).delete()
-        return resume_from
-
-    def on_progress(self, seconds: float) -> None:
-        # Engines may step back a little at a window seam; the bar never does.
-        seconds += self.offset
-        self.best_fraction = max(self.best_fraction, min(1.0, seconds / self.work_seconds))
+    def on_progress(self, fraction: float) -> None:
         now = time.monotonic()
         if now - self.last_report < PROGRESS_INTERVAL_SECONDS:
             return
         self.last_report = now
-        if not with_database_retry(
-            lambda: self.call.report_progress(self.worker, self.best_fraction)
-        ):
+        if not with_database_retry(lambda: self.call.report_progress(self.worker, fraction)):
             raise LeaseLost
 
-    def window_done(self, next_start: float) -> None:
-        resume_at = self.offset + next_start
+    def window_done(self, position: Position) -> None:
+        # Every segment of the window is saved by now: the pipeline reports a window only
+        # after the segments it yielded for it were taken (and saved) one by one.
         if not with_database_retry(
-            lambda: self.call._update(self.call.holds_lease(self.worker), resume_at=resume_at)
+            lambda: self.call.checkpoint(
+                self.worker,
+                track=position.track,
+                seconds=position.seconds,
+                segments=self.next_index,
+            )
         ):
             raise LeaseLost
         with_database_retry(reap_if_overdue)
 
     @transaction.atomic
-    def save_segment(self, segment) -> None:
+    def save_segment(self, channel: int | None, segment) -> None:
         # Renewing the lease in the same transaction locks the call's row on PostgreSQL, so a
         # segment is never written for a call that was cancelled or handed to another worker.
         if not self.call.heartbeat(self.worker):
@@ -267,8 +218,8 @@ class CallTranscription:
             start=round(segment.start, 3),
             end=round(segment.end, 3),
             text=segment.text,
-            channel=self.channel,
-            speaker=self.speaker,
+            channel=channel,
+            speaker=self.speakers[channel],
             avg_logprob=segment.avg_logprob,
             no_speech_prob=segment.no_speech_prob,
             compression_ratio=segment.compression_ratio,
@@ -304,36 +255,16 @@ def reap_stale_calls() -> int:
     # The schedule runs inside a cluster's worker: its running shows the cluster is alive.
     ClusterHeartbeat.beat(f"{settings.Q_CLUSTER['name']}@{socket.gethostname()}")
     reaped = 0
-    stale = Call.objects.filter(
-        status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
-    ).only("pk", "attempts", "lease_expires_at")
+    stale = Call.objects.filter(status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now())
     for call in stale:
-        expired = Call.objects.filter(
-            pk=call.pk, status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
-        )
         if call.attempts >= settings.MAX_TRANSCRIPTION_ATTEMPTS:
-            if expired.update(
-                status=Call.Status.FAILED,
-                stage=Call.Stage.NONE,
-                lease_owner="",
-                lease_expires_at=None,
-                finished_at=timezone.now(),
-                error=(
-                    f"Transcription stopped unexpectedly {call.attempts} times (the worker "
-                    "was killed, perhaps for lack of memory). Try again, or contact your "
-                    "administrator."
-                ),
-            ):
-                reaped += 1
+            reaped += call.fail_if_lease_expired(
+                f"Transcription stopped unexpectedly {call.attempts} times (the worker was "
+                "killed, perhaps for lack of memory). Try again, or contact your administrator."
+            )
             continue
         with transaction.atomic():
-            if expired.update(
-                status=Call.Status.QUEUED,
-                stage=Call.Stage.NONE,
-                lease_owner="",
-                lease_expires_at=None,
-                queued_at=timezone.now(),
-            ):
+            if call.requeue_if_lease_expired():
                 services.call_enqueue(call)
                 reaped += 1
     # A queued call whose task never reached the broker (it died between commit and enqueue)
@@ -353,13 +284,7 @@ def refresh_team_analytics(team_id: int) -> int:
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         return 0
-    stale = team.calls.filter(status=Call.Status.DONE)
-    if team.trackers_changed_at is not None:
-        stale = stale.filter(
-            Q(analytics_at__isnull=True) | Q(analytics_at__lt=team.trackers_changed_at)
-        )
-    else:
-        stale = stale.filter(analytics_at__isnull=True)
+    stale = team.calls.with_stale_analytics()
     refreshed = 0
     # Newest first: those are the calls people are looking at.
     for call in stale.order_by("-created_at").iterator(chunk_size=100):
@@ -367,3 +292,15 @@ def refresh_team_analytics(team_id: int) -> int:
         call.refresh_analytics()
         refreshed += 1
     return refreshed
+
+
+def refresh_call_analytics(call_id: int, force: bool = False) -> bool:
+    """Recompute one call's analytics if they are out of date (or `force`d, after a correction).
+    Queued by pages and corrections; returns whether it recomputed them."""
+    call = Call.objects.select_related("team").filter(pk=call_id).first()
+    if call is None or call.status != Call.Status.DONE:
+        return False
+    if not (force or call.analytics_stale):
+        return False
+    call.refresh_analytics()
+    return True

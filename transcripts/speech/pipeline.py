@@ -1,12 +1,27 @@
-"""Long recordings, window by window: bounded memory, and a place to resume after a crash."""
+"""From a recording to its segments: the one path the worker, `manage.py transcribe` and the
+benchmark take. A recording is decoded (in a child process bounded in time and memory, into a
+temporary file of 16-bit samples: see audio.decode_recording), its channel layout detected from
+that file a minute at a time, and each track loaded as float32 only when its turn comes, with
+the crosstalk of a dual-channel call muted (or the channels mixed down), then transcribed window
+by window: bounded memory, and a place to resume after a crash."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .base import SAMPLE_RATE, DecodeOptions, Engine, ProgressCallback, Segment
+from . import audio
+from .base import SAMPLE_RATE, DecodeOptions, Engine, ProgressCallback, Segment, TranscriptionError
+from .channels import (
+    ChannelReport,
+    Layout,
+    frame_levels_of_chunks,
+    layout_from_levels,
+    mute_crosstalk_in_channel,
+)
 
 # A segment that ends this close to a window's edge may be cut by it: it is dropped, and the
 # next window starts where the last whole segment ended, so it is decoded again in one piece.
@@ -63,3 +78,181 @@ def transcribe_long(
         on_window_done(total)
     if on_progress:
         on_progress(total)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a run over a recording stands: a track, and the seconds into it where its next
+    window starts, exactly as on_window_done reported them.
+
+    Kept as two numbers, never as one sum of seconds: (48.18 + 9.13) - 48.18 is 9.130000000000003
+    in floating point, and a run resumed a hair away from where the first one stopped hears a
+    window that starts a sample later, and keeps or drops a segment at the seam differently.
+    """
+
+    track: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Track:
+    """What is transcribed in one go: a channel of a dual-channel call (with its number), or the
+    whole recording as one voice (channel None). `load()` makes its float32 samples; the
+    pipeline calls it when the track's turn comes and drops them before the next track."""
+
+    channel: int | None
+    load: Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A decoded recording, split into the tracks to transcribe one after the other. Its
+    samples stay in the decoded temporary file until a track is loaded: use it as a context
+    manager, which closes (and so frees) that file."""
+
+    report: ChannelReport
+    duration: float
+    tracks: tuple[Track, ...]
+    # The decoded file the tracks read; None for tracks held in memory (tests).
+    decoded: audio.Recording | None = None
+
+    @property
+    def channels(self) -> int:
+        """Channels decoded (at most 2; more are mixed down to stereo)."""
+        return self.decoded.channels if self.decoded else len(self.tracks)
+
+    def close(self) -> None:
+        if self.decoded is not None:
+            self.decoded.close()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def is_dual(self) -> bool:
+        return self.report.is_dual
+
+    @property
+    def work_seconds(self) -> float:
+        """Seconds of audio to transcribe: the recording's length once per track."""
+        return self.duration * len(self.tracks)
+
+    def fraction(self, position: Position) -> float:
+        """How much of the work is done at `position`, 0..1."""
+        if not self.work_seconds:
+            return 1.0
+        done = min(position.track, len(self.tracks)) * self.duration
+        if position.track < len(self.tracks):
+            done += position.seconds
+        return max(0.0, min(1.0, done / self.work_seconds))
+
+
+def load_recording(
+    path: Path | str,
+    *,
+    max_seconds: float | None = None,
+    limits: audio.Limits | None = None,
+    while_decoding: Callable[[], None] | None = None,
+) -> Recording:
+    """Decode a recording and decide its tracks: each channel alone when the rep and the
+    customer are on their own channels (crosstalk muted), else the channels mixed as one.
+
+    With `limits`, decoding runs in a child process bounded in time and memory, and
+    `while_decoding()` is called every 2 seconds meanwhile: what it raises stops the decoding
+    (the worker renews its lease there, and raises when the call was cancelled). Only one
+    track's float32 samples are ever in memory, when it is loaded.
+    """
+    decoded = audio.decode_recording(
+        Path(path),
+        mono=False,
+        max_seconds=max_seconds,
+        limits=limits,
+        while_waiting=while_decoding,
+    )
+    try:
+        if decoded.seconds < 0.1:
+            raise TranscriptionError(audio.UNREADABLE)
+        levels = None
+        report = ChannelReport(Layout.MONO, 0, ())
+        if decoded.channels > 1:
+            levels = frame_levels_of_chunks(decoded.chunks(), SAMPLE_RATE)
+            report = layout_from_levels(levels)
+        if report.is_dual:
+
+            def muted(number: int) -> np.ndarray:
+                samples = decoded.channel(number)
+                return mute_crosstalk_in_channel(samples, number, levels, SAMPLE_RATE)
+
+            tracks = (Track(0, lambda: muted(0)), Track(1, lambda: muted(1)))
+        else:
+            tracks = (Track(None, decoded.mixdown),)
+    except BaseException:
+        decoded.close()
+        raise
+    return Recording(report=report, duration=decoded.seconds, tracks=tracks, decoded=decoded)
+
+
+def transcribe_recording(
+    recording: Recording,
+    engine: Engine,
+    options: DecodeOptions,
+    *,
+    resume_at: Position = Position(),
+    window_seconds: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    on_window_done: Callable[[Position], None] | None = None,
+) -> Iterator[tuple[int | None, Segment]]:
+    """Transcribe a recording's tracks one after the other, yielding (channel, segment).
+
+    `on_progress(fraction)` gets the share of the whole work done (all tracks), never going
+    back. After the segments of each window, `on_window_done(position)` says where the next
+    window starts; a run resumed at that position yields exactly the segments an uninterrupted
+    run yields after it.
+    """
+    best = recording.fraction(resume_at)
+
+    for number, track in enumerate(recording.tracks):
+        if number < resume_at.track:
+            continue
+        offset = number * recording.duration
+        samples = track.load()
+        length = len(samples) / SAMPLE_RATE
+
+        def progress(seconds: float, offset: float = offset) -> None:
+            # Engines may step back a little at a window seam; the reported share never does.
+            nonlocal best
+            best = max(best, min(1.0, (offset + seconds) / recording.work_seconds))
+            if on_progress:
+                on_progress(best)
+
+        def window_done(next_start: float, number: int = number, length: float = length) -> None:
+            if on_window_done:
+                finished = next_start >= length
+                on_window_done(
+                    Position(number + 1, 0.0) if finished else Position(number, next_start)
+                )
+
+        for segment in transcribe_long(
+            engine,
+            samples,
+            options,
+            start=resume_at.seconds if number == resume_at.track else 0.0,
+            window_seconds=window_seconds,
+            on_progress=progress,
+            on_window_done=window_done,
+        ):
+            yield track.channel, segment
+        # One track's float32 samples in memory at a time.
+        del samples
+
+
+def in_time_order(
+    heard: Iterable[tuple[int | None, Segment]],
+) -> list[tuple[int | None, Segment]]:
+    """The segments of all tracks as the transcript reads: by start time, the lower channel
+    first at a tie, each track's own order kept (the sort is stable). The worker does the same
+    in the database (Call.put_segments_in_time_order)."""
+    return sorted(heard, key=lambda item: (item[1].start, -1 if item[0] is None else item[0]))

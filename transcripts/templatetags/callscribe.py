@@ -2,6 +2,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from transcripts import charts, formats
 from transcripts.selectors import term_patterns
 
 register = template.Library()
@@ -9,13 +10,8 @@ register = template.Library()
 
 @register.filter
 def clock(seconds: float | None) -> str:
-    """Seconds as a clock reading: 75 -> "1:15", 3725 -> "1:02:05"."""
-    if seconds is None:
-        return "–"
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """Seconds as a clock reading (formats.clock): 75 -> "1:15"; "–" when unknown."""
+    return "–" if seconds is None else formats.clock(seconds)
 
 
 @register.filter
@@ -34,11 +30,15 @@ def span(seconds: float | None) -> str:
 
 
 @register.filter
+def speaker_css(channel: int | None, call) -> str:
+    """The class that colours a channel's speaker on a call (charts.speaker_css)."""
+    return charts.speaker_css(call, channel)
+
+
+@register.filter
 def percent(share: float | None) -> str:
-    """A 0..1 share for people: 0.4312 -> "43%"."""
-    if share is None:
-        return "–"
-    return f"{round(share * 100)}%"
+    """A 0..1 share for people (formats.percent): 0.4312 -> "43%"; "–" when unknown."""
+    return "–" if share is None else formats.percent(share)
 
 
 @register.filter

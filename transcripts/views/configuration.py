@@ -4,14 +4,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import services
+from .. import transcription
 from ..speech.base import TranscriptionError
 from ..speech.engines import ENGINE_NAMES, installed, resolve_engine_name
 
 
 @require_GET
 def transcription_settings(request: HttpRequest) -> HttpResponse:
-    spec = services.engine_spec()
+    spec = transcription.engine_spec()
     try:
         engine = resolve_engine_name(spec)
     except TranscriptionError as error:
@@ -22,7 +22,7 @@ def transcription_settings(request: HttpRequest) -> HttpResponse:
         "spec": spec,
         "engine": engine,
         "problem": problem,
-        "options": services.decode_options().as_dict(),
+        "options": transcription.decode_options().as_dict(),
         "installed": {name: installed(name) for name in ENGINE_NAMES},
         # With the API engine, every recording is uploaded to OpenAI: people must know.
         "audio_leaves_server": engine == "api",
