@@ -90,15 +90,17 @@ def transcribe_call(setup: dict[str, Any], variant: str, clip: dict[str, Any]) -
 
     spec, options = loaded_setup(setup)
     started, cpu_started = time.monotonic(), cpu_seconds()
-    recording = load_recording(Path(clip["audio"]), max_seconds=setup["max_seconds"])
-    decoded, cpu_decoded = time.monotonic(), cpu_seconds()
-    engine = load_engine(spec)
-    loaded, cpu_loaded = time.monotonic(), cpu_seconds()
-    if variant != "engine":
-        engine = bypass_engine(engine, variant)
-    heard = in_time_order(
-        transcribe_recording(recording, engine, options, window_seconds=setup["window_seconds"])
-    )
+    # Decoded in this process (no child process limits): the same temporary 16-bit file and
+    # lazily loaded tracks as the worker, with no process start in the figures.
+    with load_recording(Path(clip["audio"]), max_seconds=setup["max_seconds"]) as recording:
+        decoded, cpu_decoded = time.monotonic(), cpu_seconds()
+        engine = load_engine(spec)
+        loaded, cpu_loaded = time.monotonic(), cpu_seconds()
+        if variant != "engine":
+            engine = bypass_engine(engine, variant)
+        heard = in_time_order(
+            transcribe_recording(recording, engine, options, window_seconds=setup["window_seconds"])
+        )
     segments = [segment for _, segment in heard]
     finished = time.monotonic()
     cpu = (cpu_decoded - cpu_started) + (cpu_seconds() - cpu_loaded)

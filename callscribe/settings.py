@@ -311,6 +311,12 @@ MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 1024)
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 # Calls longer than this are refused: they would hold a worker for too long.
 MAX_AUDIO_HOURS = float(os.environ.get("MAX_AUDIO_HOURS", "4"))
+# Recordings are read in a child process killed past these limits: the upload's check reads
+# the first frames (a hostile file can stall FFmpeg or ask it for gigabytes), and the worker
+# decodes a whole call (4 hours took 30-80 s here). See docs/deployment.md, "Hostile recordings".
+PROBE_TIMEOUT_SECONDS = env_int("PROBE_TIMEOUT_SECONDS", 15)
+DECODE_TIMEOUT_SECONDS = env_int("DECODE_TIMEOUT_SECONDS", 600)
+DECODE_MEMORY_MB = env_int("DECODE_MEMORY_MB", 512)
 # One person cannot fill the team's queue.
 MAX_QUEUED_CALLS_PER_USER = env_int("MAX_QUEUED_CALLS_PER_USER", 50)
 # Every call's analytics search for every phrase of its team's trackers, and for edited lines;

@@ -119,7 +119,7 @@ def test_a_recording_resumed_at_any_reported_position_yields_exactly_the_rest():
     recording = Recording(
         report=ChannelReport("dual", 1, (0.5, 0.5)),
         duration=len(samples) / SAMPLE_RATE,
-        tracks=(Track(0, samples), Track(1, samples.copy())),
+        tracks=(Track(0, lambda: samples), Track(1, samples.copy)),
     )
     positions: list[tuple[int, Position]] = []
     heard: list = []

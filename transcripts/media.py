@@ -29,13 +29,16 @@ RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 MAX_POSITION_DIGITS = 18
 
 # FFmpeg's demuxer names, as the upload probe reports them ("mov,mp4,m4a,3gp,3g2,mj2"), and the
-# extension a recording in that container is stored under.
+# extension a recording in that container is stored under. Its names are exactly the demuxers
+# recordings are opened with (speech.audio.ALLOWED_FORMATS; tests/test_hostile_recordings.py
+# checks that they agree): a new format is added to both.
 CONTAINER_EXTENSIONS = {
     "wav": ".wav",
     "mp3": ".mp3",
     "mov": ".m4a",
     "mp4": ".m4a",
     "m4a": ".m4a",
+    "3gp": ".m4a",
     "ogg": ".ogg",
     "webm": ".webm",
     "matroska": ".webm",

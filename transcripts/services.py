@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 def check_recording(source) -> audio.AudioInfo:
     """Refuse, cheaply, what is plainly not a usable recording; the worker catches the rest."""
     try:
-        info = audio.probe(source)
+        info = audio.probe(source, limits=transcription.probe_limits())
     except TranscriptionError as error:
         raise ValidationError(str(error)) from error
     limit = settings.MAX_AUDIO_HOURS * 3600

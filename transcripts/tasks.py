@@ -18,7 +18,7 @@ from . import services, transcription
 from .models import Call, ClusterHeartbeat, Segment, Team
 from .speech.base import TranscriptionError
 from .speech.engines import load_engine
-from .speech.pipeline import Position, load_recording, transcribe_recording
+from .speech.pipeline import Position, Recording, load_recording, transcribe_recording
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ UNEXPECTED_FAILURE = (
     "try again, and if it fails again, contact your administrator."
 )
 
+# The reaper is scheduled every minute; a busy worker runs it when it is this late.
+REAPER_OVERDUE_SECONDS = 90
 
 # A database that goes away (a restart, a failover) is waited for this long, in steps, before
 # the run gives up; the call is then retried by the reaper once its lease runs out.
@@ -101,24 +103,48 @@ class CallTranscription:
 
     def run(self) -> None:
         started = time.monotonic()
+        with self.load() as recording:
+            self.transcribe(recording, started)
+
+    def load(self) -> Recording:
+        """Decode the recording (in a child process bounded in time and memory; a cancel stops
+        it too) and record its channel layout. Close what it returns."""
         # From an object store the recording is fetched into this worker's temporary folder,
         # and removed as soon as it is decoded.
         with self.call.recording_on_disk() as path:
-            recording = load_recording(path, max_seconds=transcription.max_audio_seconds())
-        rep_channel = self.call.rep_channel
-        if recording.is_dual and rep_channel is None:
-            rep_channel = self.call.team.rep_channel
-        if not with_database_retry(
-            lambda: self.call.record_channels(
-                self.worker, layout=recording.report.layout, rep_channel=rep_channel
+            recording = load_recording(
+                path,
+                max_seconds=transcription.max_audio_seconds(),
+                limits=transcription.decode_limits(),
+                while_decoding=self.still_held,
             )
-        ):
-            raise LeaseLost
-        self.speakers = {
-            track.channel: self.call.speaker_for_channel(track.channel)
-            for track in recording.tracks
-        }
+        try:
+            rep_channel = self.call.rep_channel
+            if recording.is_dual and rep_channel is None:
+                rep_channel = self.call.team.rep_channel
+            if not with_database_retry(
+                lambda: self.call.record_channels(
+                    self.worker, layout=recording.report.layout, rep_channel=rep_channel
+                )
+            ):
+                raise LeaseLost
+            self.speakers = {
+                track.channel: self.call.speaker_for_channel(track.channel)
+                for track in recording.tracks
+            }
+        except BaseException:
+            recording.close()
+            raise
+        return recording
 
+    def still_held(self) -> None:
+        """Renew the lease while decoding, so the reaper leaves the call alone; a lost lease
+        (a cancel) stops the decoding. A busy worker also runs an overdue reaper."""
+        if not with_database_retry(lambda: self.call.heartbeat(self.worker)):
+            raise LeaseLost
+        with_database_retry(reap_if_overdue)
+
+    def transcribe(self, recording: Recording, started: float) -> None:
         # An earlier run died: keep what it saved up to its last checkpoint and carry on from
         # there (see Call.checkpoint).
         with_database_retry(lambda: self.call.forget_unfinished_window(dual=recording.is_dual))
@@ -178,6 +204,7 @@ class CallTranscription:
             )
         ):
             raise LeaseLost
+        with_database_retry(reap_if_overdue)
 
     @transaction.atomic
     def save_segment(self, channel: int | None, segment) -> None:
@@ -210,6 +237,16 @@ class CallTranscription:
             raise LeaseLost
         self.call.put_segments_in_time_order()
         self.call.refresh_analytics()
+
+
+def reap_if_overdue() -> None:
+    """Run the reaper now if its schedule has not run for a while. Its scheduled task waits
+    in the queue behind transcriptions, so when every worker is busy with a long call, the
+    busy workers run it themselves (between windows, and while decoding)."""
+    name = f"{settings.Q_CLUSTER['name']}@{socket.gethostname()}"
+    overdue = timezone.now() - timedelta(seconds=REAPER_OVERDUE_SECONDS)
+    if not ClusterHeartbeat.objects.filter(name=name, seen_at__gte=overdue).exists():
+        reap_stale_calls()
 
 
 def reap_stale_calls() -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .speech import audio
 from .speech.base import DecodeOptions, EngineSpec
 
 # The slowest engine setting measured here transcribes at 3.5x real time on 2 cores; a task that
@@ -56,6 +57,18 @@ def window_seconds() -> float | None:
 def max_audio_seconds() -> float:
     """Longer recordings are refused, at upload when the header says so, else while decoding."""
     return settings.MAX_AUDIO_HOURS * 3600
+
+
+def probe_limits() -> audio.Limits:
+    """How long and how much memory the child process checking an upload may take."""
+    return audio.Limits(seconds=settings.PROBE_TIMEOUT_SECONDS, memory_mb=settings.DECODE_MEMORY_MB)
+
+
+def decode_limits() -> audio.Limits:
+    """How long and how much memory the child process decoding a call may take."""
+    return audio.Limits(
+        seconds=settings.DECODE_TIMEOUT_SECONDS, memory_mb=settings.DECODE_MEMORY_MB
+    )
 
 
 def task_timeout(duration: float | None) -> int:

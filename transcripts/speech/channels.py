@@ -11,6 +11,7 @@ line is not mistaken for crosstalk.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,11 +83,24 @@ def _dominance(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dominant, active[0] | active[1]
 
 
+def frame_levels_of_chunks(chunks: Iterable[np.ndarray], sample_rate: int) -> np.ndarray:
+    """frame_levels() of the first two channels of a recording read in chunks (each a whole
+    number of frames long, but the last), without holding the whole of it."""
+    parts = [frame_levels(chunk[:2], sample_rate) for chunk in chunks]
+    if not parts:
+        return np.full((2, 0), -100.0, dtype=np.float32)
+    return np.concatenate(parts, axis=1)
+
+
 def detect_layout(channels: np.ndarray, sample_rate: int) -> ChannelReport:
     """Whether `channels` (shape: channels, samples) hold one speaker per channel."""
     if channels.ndim == 1 or channels.shape[0] < 2:
         return ChannelReport(Layout.MONO, 0, ())
-    levels = frame_levels(channels[:2], sample_rate)
+    return layout_from_levels(frame_levels(channels[:2], sample_rate))
+
+
+def layout_from_levels(levels: np.ndarray) -> ChannelReport:
+    """detect_layout() from the frame levels of two channels."""
     if levels.shape[1] == 0:
         return ChannelReport(Layout.SAME, 0, (0.0, 0.0))
     dominant, speech = _dominance(levels)
@@ -113,22 +127,31 @@ def mute_crosstalk(channels: np.ndarray, sample_rate: int) -> np.ndarray:
     because a long call's samples are large. Returns `channels`.
     """
     levels = frame_levels(channels[:2], sample_rate)
+    for channel in (0, 1):
+        mute_crosstalk_in_channel(channels[channel], channel, levels, sample_rate)
+    return channels
+
+
+def mute_crosstalk_in_channel(
+    samples: np.ndarray, channel: int, levels: np.ndarray, sample_rate: int
+) -> np.ndarray:
+    """mute_crosstalk() of one channel (0 or 1), in place, given the frame levels of both:
+    a long call's channels need not be in memory together. Returns `samples`."""
     dominant, _ = _dominance(levels)
     size = max(1, int(sample_rate * FRAME_SECONDS))
     frames = levels.shape[1]
     ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
-    for channel in (0, 1):
-        keep = ~dominant[1 - channel]
-        # Keep a little either side of the channel's own sound, so onsets and tails survive.
-        for _ in range(CROSSTALK_MARGIN_FRAMES):
-            keep[1:] |= keep[:-1].copy()
-            keep[:-1] |= keep[1:].copy()
-        body = channels[channel, : frames * size].reshape(frames, size)  # a view: in place
-        body *= keep.astype(np.float32)[:, None]
-        # Fades at the edges of what is kept, so muting never clicks.
-        body[np.flatnonzero(keep[1:] & ~keep[:-1]) + 1] *= ramp
-        body[np.flatnonzero(keep[:-1] & ~keep[1:])] *= ramp[::-1]
-    return channels
+    keep = ~dominant[1 - channel]
+    # Keep a little either side of the channel's own sound, so onsets and tails survive.
+    for _ in range(CROSSTALK_MARGIN_FRAMES):
+        keep[1:] |= keep[:-1].copy()
+        keep[:-1] |= keep[1:].copy()
+    body = samples[: frames * size].reshape(frames, size)  # a view: in place
+    body *= keep.astype(np.float32)[:, None]
+    # Fades at the edges of what is kept, so muting never clicks.
+    body[np.flatnonzero(keep[1:] & ~keep[:-1]) + 1] *= ramp
+    body[np.flatnonzero(keep[:-1] & ~keep[1:])] *= ramp[::-1]
+    return samples
 
 
 def mixdown(channels: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """From a recording to its segments: the one path the worker, `manage.py transcribe` and the
-benchmark take. A recording is decoded, its channel layout detected, the crosstalk of a
-dual-channel call muted (or the channels mixed down), and each track transcribed window by
-window: bounded memory, and a place to resume after a crash."""
+benchmark take. A recording is decoded (in a child process bounded in time and memory, into a
+temporary file of 16-bit samples: see audio.decode_recording), its channel layout detected from
+that file a minute at a time, and each track loaded as float32 only when its turn comes, with
+the crosstalk of a dual-channel call muted (or the channels mixed down), then transcribed window
+by window: bounded memory, and a place to resume after a crash."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ import numpy as np
 
 from . import audio
 from .base import SAMPLE_RATE, DecodeOptions, Engine, ProgressCallback, Segment, TranscriptionError
-from .channels import ChannelReport, detect_layout, mixdown, mute_crosstalk
+from .channels import (
+    ChannelReport,
+    Layout,
+    frame_levels_of_chunks,
+    layout_from_levels,
+    mute_crosstalk_in_channel,
+)
 
 # A segment that ends this close to a window's edge may be cut by it: it is dropped, and the
 # next window starts where the last whole segment ended, so it is decoded again in one piece.
@@ -89,19 +97,39 @@ class Position:
 @dataclass(frozen=True)
 class Track:
     """What is transcribed in one go: a channel of a dual-channel call (with its number), or the
-    whole recording as one voice (channel None)."""
+    whole recording as one voice (channel None). `load()` makes its float32 samples; the
+    pipeline calls it when the track's turn comes and drops them before the next track."""
 
     channel: int | None
-    samples: np.ndarray
+    load: Callable[[], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Recording:
-    """A decoded recording, split into the tracks to transcribe one after the other."""
+    """A decoded recording, split into the tracks to transcribe one after the other. Its
+    samples stay in the decoded temporary file until a track is loaded: use it as a context
+    manager, which closes (and so frees) that file."""
 
     report: ChannelReport
     duration: float
     tracks: tuple[Track, ...]
+    # The decoded file the tracks read; None for tracks held in memory (tests).
+    decoded: audio.Recording | None = None
+
+    @property
+    def channels(self) -> int:
+        """Channels decoded (at most 2; more are mixed down to stereo)."""
+        return self.decoded.channels if self.decoded else len(self.tracks)
+
+    def close(self) -> None:
+        if self.decoded is not None:
+            self.decoded.close()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     @property
     def is_dual(self) -> bool:
@@ -122,20 +150,49 @@ class Recording:
         return max(0.0, min(1.0, done / self.work_seconds))
 
 
-def load_recording(path: Path | str, *, max_seconds: float | None = None) -> Recording:
+def load_recording(
+    path: Path | str,
+    *,
+    max_seconds: float | None = None,
+    limits: audio.Limits | None = None,
+    while_decoding: Callable[[], None] | None = None,
+) -> Recording:
     """Decode a recording and decide its tracks: each channel alone when the rep and the
-    customer are on their own channels (crosstalk muted), else the channels mixed as one."""
-    channels = audio.decode(Path(path), mono=False, max_seconds=max_seconds)
-    duration = channels.shape[1] / SAMPLE_RATE
-    if duration < 0.1:
-        raise TranscriptionError(audio.UNREADABLE)
-    report = detect_layout(channels, SAMPLE_RATE)
-    if report.is_dual:
-        mute_crosstalk(channels, SAMPLE_RATE)
-        tracks = (Track(0, channels[0]), Track(1, channels[1]))
-    else:
-        tracks = (Track(None, mixdown(channels)),)
-    return Recording(report=report, duration=duration, tracks=tracks)
+    customer are on their own channels (crosstalk muted), else the channels mixed as one.
+
+    With `limits`, decoding runs in a child process bounded in time and memory, and
+    `while_decoding()` is called every 2 seconds meanwhile: what it raises stops the decoding
+    (the worker renews its lease there, and raises when the call was cancelled). Only one
+    track's float32 samples are ever in memory, when it is loaded.
+    """
+    decoded = audio.decode_recording(
+        Path(path),
+        mono=False,
+        max_seconds=max_seconds,
+        limits=limits,
+        while_waiting=while_decoding,
+    )
+    try:
+        if decoded.seconds < 0.1:
+            raise TranscriptionError(audio.UNREADABLE)
+        levels = None
+        report = ChannelReport(Layout.MONO, 0, ())
+        if decoded.channels > 1:
+            levels = frame_levels_of_chunks(decoded.chunks(), SAMPLE_RATE)
+            report = layout_from_levels(levels)
+        if report.is_dual:
+
+            def muted(number: int) -> np.ndarray:
+                samples = decoded.channel(number)
+                return mute_crosstalk_in_channel(samples, number, levels, SAMPLE_RATE)
+
+            tracks = (Track(0, lambda: muted(0)), Track(1, lambda: muted(1)))
+        else:
+            tracks = (Track(None, decoded.mixdown),)
+    except BaseException:
+        decoded.close()
+        raise
+    return Recording(report=report, duration=decoded.seconds, tracks=tracks, decoded=decoded)
 
 
 def transcribe_recording(
@@ -161,7 +218,8 @@ def transcribe_recording(
         if number < resume_at.track:
             continue
         offset = number * recording.duration
-        length = len(track.samples) / SAMPLE_RATE
+        samples = track.load()
+        length = len(samples) / SAMPLE_RATE
 
         def progress(seconds: float, offset: float = offset) -> None:
             # Engines may step back a little at a window seam; the reported share never does.
@@ -179,7 +237,7 @@ def transcribe_recording(
 
         for segment in transcribe_long(
             engine,
-            track.samples,
+            samples,
             options,
             start=resume_at.seconds if number == resume_at.track else 0.0,
             window_seconds=window_seconds,
@@ -187,6 +245,8 @@ def transcribe_recording(
             on_window_done=window_done,
         ):
             yield track.channel, segment
+        # One track's float32 samples in memory at a time.
+        del samples
 
 
 def in_time_order(

@@ -49,17 +49,22 @@ class Command(BaseCommand):
     def transcribe(self, engine, path: Path, decode_options) -> tuple[dict, list]:
         """The file's transcript as the JSON output reports it, and its segments."""
         started = time.monotonic()
-        recording = load_recording(path, max_seconds=transcription.max_audio_seconds())
-        decoded = time.monotonic()
-        # As the worker does: a dual-channel call's channels apart, then in time order.
-        heard = in_time_order(
-            transcribe_recording(
-                recording,
-                engine,
-                decode_options,
-                window_seconds=transcription.window_seconds(),
+        # Decoded as the worker decodes: in a child process bounded in time and memory.
+        with load_recording(
+            path,
+            max_seconds=transcription.max_audio_seconds(),
+            limits=transcription.decode_limits(),
+        ) as recording:
+            decoded = time.monotonic()
+            # As the worker does: a dual-channel call's channels apart, then in time order.
+            heard = in_time_order(
+                transcribe_recording(
+                    recording,
+                    engine,
+                    decode_options,
+                    window_seconds=transcription.window_seconds(),
+                )
             )
-        )
         segments = [segment for _, segment in heard]
         finished = time.monotonic()
         duration = recording.duration
