@@ -319,7 +319,16 @@ def transcribe_call(spec, config: dict[str, Any], clip: dict[str, Any]) -> dict[
         engine = bypass_engine(engine, config["variant"])
     options = replace(DecodeOptions(), **config.get("options", {}))
     progress: list[float] = []
-    segments = list(transcribe_long(engine, samples, options, on_progress=progress.append))
+    unheard: list[tuple[float, float]] = []
+    segments = list(
+        transcribe_long(
+            engine,
+            samples,
+            options,
+            on_progress=progress.append,
+            on_heard=lambda _speech, spans: unheard.extend(spans),
+        )
+    )
     finished = time.monotonic()
     cpu = (cpu_decoded - cpu_started) + (cpu_seconds() - cpu_loaded)
     seconds = len(samples) / SAMPLE_RATE
@@ -337,6 +346,9 @@ def transcribe_call(spec, config: dict[str, Any], clip: dict[str, Any]) -> dict[
         "peak_rss_mb": peak_rss_mb(),
         "segments": len(segments),
         "text": "\n".join(segment.text for segment in segments),
+        # For bench.completeness: where words landed, and what the engine could not hear.
+        "word_times": [(w.start, w.end) for segment in segments for w in segment.words],
+        "unheard": unheard,
         "engine": engine.describe(),
     }
 

@@ -90,6 +90,14 @@ class Team(models.Model):
     )
     # Analytics computed before this are out of date (see Call.analytics_stale).
     trackers_changed_at = models.DateTimeField(null=True, blank=True)
+    vocabulary = models.TextField(
+        blank=True,
+        max_length=1000,
+        help_text=(
+            "Product, company, competitor and people's names the team's calls use, separated by "
+            "commas. The engine is told to expect them, so it spells them right more often."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -233,6 +241,12 @@ class Call(models.Model):
     rep_channel = models.PositiveSmallIntegerField(choices=Channel.choices, null=True, blank=True)
     # Role ("Rep", "Customer") -> the name people gave that speaker on this call.
     speaker_names = models.JSONField(default=dict, blank=True)
+
+    # What voice-activity detection heard as speech, and the stretches of it that gave no words
+    # even when decoded again ("unheard": shown on the timeline, never counted as silence):
+    # [start, end, channel] lists, channel None where the channels were mixed.
+    heard_speech = models.JSONField(default=list, blank=True)
+    unheard = models.JSONField(default=list, blank=True)
 
     # analytics.analyse() of the transcript, kept up to date by refresh_analytics().
     analytics = models.JSONField(null=True, blank=True)
@@ -382,8 +396,12 @@ class Call(models.Model):
         now = timezone.now()
         segments = list(self.segments.all())
         trackers = {tracker.name: tracker for tracker in self.team.trackers.all()}
+        heard = [(self.speaker_for_channel(c), a, b) for a, b, c in self.heard_speech]
         result = call_analytics.analyse(
-            segments, self.duration or 0.0, {name: t.phrases for name, t in trackers.items()}
+            segments,
+            self.duration or 0.0,
+            {name: t.phrases for name, t in trackers.items()},
+            heard=heard,
         )
         rep_share = None
         if self.has_speakers:
@@ -495,6 +513,37 @@ class Call(models.Model):
             decode_options=options,
         )
 
+    def record_heard(
+        self,
+        worker: str,
+        *,
+        channel: int | None,
+        speech: list[tuple[float, float]],
+        unheard: list[tuple[float, float]],
+    ) -> bool:
+        """Add what the engine heard in a window of `channel` (see speech.Transcription)."""
+        return self._update(
+            self.holds_lease(worker),
+            heard_speech=self.heard_speech + [[a, b, channel] for a, b in speech],
+            unheard=self.unheard + [[a, b, channel] for a, b in unheard],
+        )
+
+    def forget_heard_after(self, seconds_by_channel: dict[int | None, float]) -> None:
+        """Drop what was heard past where a resumed run starts again, channel by channel (all of
+        a channel that is not named)."""
+
+        def kept(spans: list) -> list:
+            return [s for s in spans if s[0] < seconds_by_channel.get(s[2], float("-inf"))]
+
+        self._update(None, heard_speech=kept(self.heard_speech), unheard=kept(self.unheard))
+
+    def unheard_spans(self) -> list[dict]:
+        """The unheard stretches with the speaker they belong to, for the page and exports."""
+        return [
+            {"start": start, "end": end, "speaker": self.speaker_for_channel(channel)}
+            for start, end, channel in self.unheard
+        ]
+
     def finish(self, worker: str, *, processing_seconds: float) -> bool:
         return self._update(
             self.holds_lease(worker),
@@ -553,6 +602,8 @@ class Call(models.Model):
                 lease_expires_at=None,
                 attempts=0,
                 channel_layout="",
+                heard_speech=[],
+                unheard=[],
                 analytics=None,
                 analytics_at=None,
                 rep_talk_share=None,

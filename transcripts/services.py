@@ -37,7 +37,9 @@ def engine_spec() -> EngineSpec:
     )
 
 
-def decode_options() -> DecodeOptions:
+def decode_options(team: Team | None = None) -> DecodeOptions:
+    """The decoding settings, with `team`'s vocabulary where it has one."""
+    vocabulary = vocabulary_terms(team.vocabulary) if team is not None else []
     return DecodeOptions(
         beam_size=settings.WHISPER_BEAM_SIZE,
         temperature_fallback=settings.WHISPER_TEMPERATURE_FALLBACK,
@@ -47,7 +49,14 @@ def decode_options() -> DecodeOptions:
         word_timestamps=settings.WHISPER_WORD_TIMESTAMPS,
         vad=settings.WHISPER_VAD,
         batch_size=settings.WHISPER_BATCH_SIZE,
+        hotwords=", ".join(vocabulary) or None,
     )
+
+
+def vocabulary_terms(text: str) -> list[str]:
+    """A team's vocabulary as a list of names: split at commas and new lines, each once."""
+    terms = (" ".join(part.split()) for part in text.replace("\n", ",").split(","))
+    return list(dict.fromkeys(term for term in terms if term))
 
 
 def check_recording(source) -> audio.AudioInfo:

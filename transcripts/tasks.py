@@ -127,7 +127,7 @@ class CallTranscription:
         self.next_index = last + 1 if last is not None else 0
 
         engine = load_engine(services.engine_spec())
-        options = services.decode_options()
+        options = services.decode_options(self.call.team)
         with_database_retry(
             lambda: self.call.record_engine(self.worker, engine.describe(), options.as_dict())
         )
@@ -151,6 +151,7 @@ class CallTranscription:
                 window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
                 on_progress=self.on_progress,
                 on_window_done=self.window_done,
+                on_heard=self.heard,
             ):
                 with_database_retry(lambda segment=segment: self.save_segment(segment))
 
@@ -188,12 +189,16 @@ class CallTranscription:
         # Segments from a run that heard the channels differently cannot be carried on from.
         if self.call.segments.filter(channel__isnull=dual).exists():
             self.call.segments.all().delete()
+            self.call.forget_heard_after({})
             return 0.0
         resume_from = self.call.resume_at
         for number, (channel, _) in enumerate(tracks):
             self.call.segments.filter(
                 channel=channel, end__gt=resume_from - number * duration
             ).delete()
+        self.call.forget_heard_after(
+            {channel: resume_from - number * duration for number, (channel, _) in enumerate(tracks)}
+        )
         return resume_from
 
     def on_progress(self, seconds: float) -> None:
@@ -206,6 +211,14 @@ class CallTranscription:
         self.last_report = now
         if not with_database_retry(
             lambda: self.call.report_progress(self.worker, self.best_fraction)
+        ):
+            raise LeaseLost
+
+    def heard(self, speech: list, unheard: list) -> None:
+        if not with_database_retry(
+            lambda: self.call.record_heard(
+                self.worker, channel=self.channel, speech=speech, unheard=unheard
+            )
         ):
             raise LeaseLost
 
