@@ -54,6 +54,7 @@ MATRIX = {
     "transcripts:search": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:dashboard": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:team_recording": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:team_vocabulary": ("post", TEAM_MANAGER_ACTION),
     "transcripts:tracker_list": ("get", CALL_VIEW),
     "transcripts:tracker_edit": ("get", CALL_VIEW),
     "transcripts:tracker_delete": ("post", CALL_ACTION),
@@ -124,6 +125,7 @@ POST_DATA = {
     "transcripts:member_add": {"identifier": "dave@example.com", "role": "member"},
     "transcripts:team_switch": {"team": ""},
     "transcripts:team_recording": {"rep_channel": "1"},
+    "transcripts:team_vocabulary": {"vocabulary": "Zentrix, Quorra"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
 }
 

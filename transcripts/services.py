@@ -53,6 +53,37 @@ def decode_options(team: Team | None = None) -> DecodeOptions:
     )
 
 
+def effective_decoding(engine: str, spec: EngineSpec) -> list[tuple[str, str]]:
+    """The decoding settings as the engine uses them, with names people can read: an engine's
+    own default shows as its value, not as 0."""
+    options = decode_options()
+    holes = "no"
+    if engine == "faster":
+        from .speech.faster_engine import FALLBACK_MODEL, effective_options
+
+        options = effective_options(options, spec.device)
+        retry = f", then with {FALLBACK_MODEL}" if spec.model != FALLBACK_MODEL else ""
+        holes = f"yes: alone, with timestamps and fallback{retry}"
+
+    def yes(value: bool) -> str:
+        return "yes" if value else "no"
+
+    uses_vad = engine == "faster" and options.vad
+    beam = options.beam_size if options.beam_size > 1 else "1 (greedy)"
+    batch = options.batch_size or "4 on a CPU, 16 on a GPU"
+    return [
+        ("Beam size", str(beam) if engine != "api" else "chosen by the API"),
+        ("Batch size (speech chunks decoded at once)", str(batch) if uses_vad else "not batched"),
+        ("Word timestamps", yes(options.word_timestamps or engine == "api")),
+        ("Skip silence (voice-activity detection)", yes(uses_vad)),
+        ("Speech with no words decoded again", holes if uses_vad else "no"),
+        ("Retry at higher temperatures when decoding fails", yes(options.temperature_fallback)),
+        ("Condition on the previous text", yes(options.condition_on_previous_text)),
+        ("Language", options.language or "detected (English for .en models)"),
+        ("Initial prompt", options.initial_prompt or "none"),
+    ]
+
+
 def vocabulary_terms(text: str) -> list[str]:
     """A team's vocabulary as a list of names: split at commas and new lines, each once."""
     terms = (" ".join(part.split()) for part in text.replace("\n", ",").split(","))

@@ -53,6 +53,7 @@ urlpatterns = [
         name="member_remove",
     ),
     path("teams/<slug:slug>/recording/", speakers.team_recording, name="team_recording"),
+    path("teams/<slug:slug>/vocabulary/", teams.team_vocabulary, name="team_vocabulary"),
     path("teams/<slug:slug>/trackers/", trackers.tracker_list, name="tracker_list"),
     path(
         "teams/<slug:slug>/trackers/<int:tracker_id>/", trackers.tracker_edit, name="tracker_edit"

@@ -30,6 +30,10 @@ GROUP_BATCHES = 4
 # Speech regions for the batched pass and for finding holes: split at pauses of 160 ms (what
 # faster-whisper's batched pipeline uses), each padded 0.4 s a side.
 VAD_OPTIONS = dict(min_silence_duration_ms=160, speech_pad_ms=400)
+# A hole is decoded again with beam search and these temperatures: higher ones mostly invent
+# (loops, word fragments) where tiny.en has already failed, and the larger model comes next.
+HOLE_BEAM_SIZE = 5
+HOLE_TEMPERATURES = (0.0, 0.2, 0.4)
 # A hole is decoded again with this much audio either side of it, kept only for context.
 HOLE_CONTEXT_SECONDS = 0.5
 # The last words before a hole are given as a prompt when it is decoded again, as a sequential
@@ -39,13 +43,28 @@ PROMPT_WORDS = 40
 FALLBACK_MODEL = "base"
 
 
+# Beam 5 with batched VAD: the best word error rate measured on the 20-minute call; greedy is
+# 10% faster but misses more words (docs/benchmarks.md). Batch 4 on a CPU is as fast as 8 with
+# less memory.
+DEFAULT_BEAM_SIZE = 5
+DEFAULT_BATCH_SIZE = {"cpu": 4, "cuda": 16}
+
+
+def effective_options(options: DecodeOptions, device: str) -> DecodeOptions:
+    """The options with the engine's own defaults in place of 0, as they are used on `device`
+    ("auto" keeps a batch size of 0: it depends on whether the worker finds a GPU)."""
+    return replace(
+        options,
+        beam_size=options.beam_size or DEFAULT_BEAM_SIZE,
+        batch_size=options.batch_size or DEFAULT_BATCH_SIZE.get(device, 0),
+        # The VAD path always asks for word times: sentences and holes are found by them.
+        word_timestamps=options.word_timestamps or options.vad,
+    )
+
+
 class FasterWhisperEngine(Engine):
     name = "faster"
     window_seconds = 600.0
-    # Beam 5 with batched VAD: 60x real time and the best word error rate measured on the
-    # 20-minute call; greedy is 10% faster but misses more words (docs/benchmarks.md).
-    default_beam_size = 5
-    default_batch_size = {"cpu": 4, "cuda": 16}
 
     def __init__(self, spec: EngineSpec, *, fallback_model: str | None = FALLBACK_MODEL):
         from faster_whisper import BatchedInferencePipeline
@@ -93,14 +112,7 @@ class FasterWhisperEngine(Engine):
         return self._fallback
 
     def effective_options(self, options: DecodeOptions) -> DecodeOptions:
-        """The options with the engine's own defaults in place of 0, as they are used."""
-        return replace(
-            options,
-            beam_size=options.beam_size or self.default_beam_size,
-            batch_size=options.batch_size or self.default_batch_size.get(self.device, 4),
-            # The VAD path always asks for word times: sentences and holes are found by them.
-            word_timestamps=options.word_timestamps or options.vad,
-        )
+        return effective_options(options, self.device)
 
     def _arguments(self, options: DecodeOptions) -> dict:
         return dict(
@@ -240,6 +252,9 @@ class FasterWhisperEngine(Engine):
         )
         arguments = {
             **self._arguments(options),
+            "beam_size": max(options.beam_size, HOLE_BEAM_SIZE),
+            "best_of": max(options.beam_size, HOLE_BEAM_SIZE),
+            "temperature": list(HOLE_TEMPERATURES if options.temperature_fallback else (0.0,)),
             "initial_prompt": prompt or None,
             "word_timestamps": True,
             # The fallback model may be multilingual: these calls are in the main model's tongue.
@@ -254,7 +269,8 @@ class FasterWhisperEngine(Engine):
         )
         found = []
         for segment in map(_segment, raw):
-            if segment is None:
+            # Even the last temperature can fail ("ing ing ing"): better unheard than invented.
+            if segment is None or _failed(segment):
                 continue
             segment = segment.shifted(start)
             words = tuple(

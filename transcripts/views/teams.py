@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors, services
-from ..forms import MemberAddForm
+from ..forms import MemberAddForm, TeamVocabularyForm
 from ..models import Membership
 
 
@@ -30,6 +30,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "is_manager": team.is_manager(request.user),
         "form": MemberAddForm(),
         "setup_link": request.session.pop("setup_link", None),
+        "vocabulary": services.vocabulary_terms(team.vocabulary),
     }
     return render(request, "transcripts/team_detail.html", context)
 
@@ -84,3 +85,19 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = "/"
     return redirect(target or "/")
+
+
+@require_POST
+def team_vocabulary(request: HttpRequest, slug: str) -> HttpResponse:
+    """The names the engine should expect in the team's calls. Managers only: every new call
+    of the team is decoded with them."""
+    team = _team_managed_by(request, slug)
+    form = TeamVocabularyForm(request.POST, instance=team)
+    if form.is_valid():
+        team = form.save(commit=False)
+        team.vocabulary = ", ".join(services.vocabulary_terms(team.vocabulary))
+        team.save(update_fields=["vocabulary"])
+        messages.success(request, "New calls will be transcribed with this vocabulary.")
+    else:
+        messages.error(request, " ".join(form.errors.get("vocabulary", ["Check the vocabulary."])))
+    return redirect(team)
