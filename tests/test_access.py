@@ -35,6 +35,7 @@ MATRIX = {
     "transcripts:call_row": ("get", {**CALL_VIEW, MEMBER: 286, MANAGER: 286}),
     "transcripts:call_audio": ("get", CALL_VIEW),
     "transcripts:call_retranscribe": ("post", CALL_ACTION),
+    "transcripts:call_retranscribe_confirm": ("get", CALL_VIEW),
     "transcripts:call_cancel": ("post", CALL_ACTION),
     "transcripts:call_rename": ("post", CALL_OWNER_ACTION),
     "transcripts:call_delete": ("post", CALL_OWNER_ACTION),

@@ -170,6 +170,10 @@ class ChannelLayout(models.TextChoices):
     DUAL = speakers.Layout.DUAL, "one speaker per channel"
 
 
+# A kept correction goes back on a new line whose start and end are each this close to its own.
+EDIT_MATCH_SECONDS = 0.5
+
+
 class Call(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -247,6 +251,10 @@ class Call(models.Model):
     # [start, end, channel] lists, channel None where the channels were mixed.
     heard_speech = models.JSONField(default=list, blank=True)
     unheard = models.JSONField(default=list, blank=True)
+    # People's corrections across "Transcribe again": those waiting to be put back on the new
+    # transcript, and those whose line did not come back (shown on the call's page).
+    edits_to_carry = models.JSONField(default=list, blank=True)
+    edits_not_carried = models.JSONField(default=list, blank=True)
 
     # analytics.analyse() of the transcript, kept up to date by refresh_analytics().
     analytics = models.JSONField(null=True, blank=True)
@@ -537,6 +545,33 @@ class Call(models.Model):
 
         self._update(None, heard_speech=kept(self.heard_speech), unheard=kept(self.unheard))
 
+    def carry_over_edits(self) -> None:
+        """Put kept corrections back on the new transcript, where a line on the same channel
+        spans the same time (within EDIT_MATCH_SECONDS at either end); list the others."""
+        lost = []
+        segments = list(self.segments.all())
+        taken: set[int] = set()
+        for edit in self.edits_to_carry:
+            match = next(
+                (
+                    s
+                    for s in segments
+                    if s.pk not in taken
+                    and s.channel == edit["channel"]
+                    and abs(s.start - edit["start"]) <= EDIT_MATCH_SECONDS
+                    and abs(s.end - edit["end"]) <= EDIT_MATCH_SECONDS
+                ),
+                None,
+            )
+            if match is None:
+                lost.append(edit)
+                continue
+            taken.add(match.pk)
+            if match.text != edit["text"]:
+                match.original_text, match.text = match.text, edit["text"]
+                match.save(update_fields=["text", "original_text"])
+        self._update(None, edits_to_carry=[], edits_not_carried=lost)
+
     def unheard_spans(self) -> list[dict]:
         """The unheard stretches with the speaker they belong to, for the page and exports."""
         return [
@@ -581,9 +616,26 @@ class Call(models.Model):
             lease_expires_at=None,
         )
 
+    def edited_segments(self) -> list[Segment]:
+        return [s for s in self.segments.exclude(original_text="") if s.is_edited]
+
     def reset_for_retranscription(self) -> None:
-        """Forget the transcript and put the call back in the queue (the caller enqueues it)."""
+        """Forget the transcript and put the call back in the queue (the caller enqueues it).
+
+        People's corrections are kept aside, to be put back on the lines that come back at the
+        same time (carry_over_edits); the title and speaker names stay as they are.
+        """
         with transaction.atomic():
+            edits = [
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "channel": s.channel,
+                    "text": s.text,
+                    "original_text": s.original_text,
+                }
+                for s in self.edited_segments()
+            ]
             self.segments.all().delete()
             self._update(
                 None,
@@ -604,6 +656,8 @@ class Call(models.Model):
                 channel_layout="",
                 heard_speech=[],
                 unheard=[],
+                edits_to_carry=edits + self.edits_to_carry,
+                edits_not_carried=[],
                 analytics=None,
                 analytics_at=None,
                 rep_talk_share=None,

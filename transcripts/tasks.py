@@ -259,6 +259,7 @@ class CallTranscription:
         if not self.call.heartbeat(self.worker):
             raise LeaseLost
         self.call.put_segments_in_time_order()
+        self.call.carry_over_edits()
         self.call.refresh_analytics()
 
 

@@ -24,6 +24,11 @@ urlpatterns = [
     path("calls/<uuid:uuid>/row/", calls.call_row, name="call_row"),
     path("calls/<uuid:uuid>/audio/", calls.call_audio, name="call_audio"),
     path("calls/<uuid:uuid>/retranscribe/", calls.call_retranscribe, name="call_retranscribe"),
+    path(
+        "calls/<uuid:uuid>/retranscribe/confirm/",
+        calls.call_retranscribe_confirm,
+        name="call_retranscribe_confirm",
+    ),
     path("calls/<uuid:uuid>/cancel/", calls.call_cancel, name="call_cancel"),
     path("calls/<uuid:uuid>/rename/", calls.call_rename, name="call_rename"),
     path("calls/<uuid:uuid>/delete/", calls.call_delete, name="call_delete"),

@@ -34,6 +34,9 @@ VAD_OPTIONS = dict(min_silence_duration_ms=160, speech_pad_ms=400)
 # (loops, word fragments) where tiny.en has already failed, and the larger model comes next.
 HOLE_BEAM_SIZE = 5
 HOLE_TEMPERATURES = (0.0, 0.2, 0.4)
+# Tokens a decoding may make per second of audio: speech at 210 words a minute needs about 5.
+# A decoding caught in a loop ("no, no, no, ...") stops there instead of at Whisper's 448.
+TOKENS_PER_SECOND = 6
 # A hole is decoded again with this much audio either side of it, kept only for context.
 HOLE_CONTEXT_SECONDS = 0.5
 # The last words before a hole are given as a prompt when it is decoded again, as a sequential
@@ -66,7 +69,13 @@ class FasterWhisperEngine(Engine):
     name = "faster"
     window_seconds = 600.0
 
-    def __init__(self, spec: EngineSpec, *, fallback_model: str | None = FALLBACK_MODEL):
+    def __init__(
+        self,
+        spec: EngineSpec,
+        *,
+        fallback_model: str | None = FALLBACK_MODEL,
+        repair_holes: bool = True,
+    ):
         from faster_whisper import BatchedInferencePipeline
 
         self.spec = spec
@@ -85,6 +94,8 @@ class FasterWhisperEngine(Engine):
             else None
         )
         self._fallback = None
+        # Off only to measure or show what the batched pass alone loses.
+        self.repair_holes = repair_holes
 
     def _load(self, model: str):
         from faster_whisper import WhisperModel
@@ -196,6 +207,7 @@ class FasterWhisperEngine(Engine):
                 clip_timestamps=[{"start": c.start, "end": c.end} for c in part],
                 batch_size=options.batch_size,
                 without_timestamps=True,
+                max_new_tokens=int(CHUNK_SECONDS * TOKENS_PER_SECOND) + 20,
                 **self._arguments(options),
             )
             # The batched pass has no temperature fallback: a chunk it decoded into a loop
@@ -203,7 +215,10 @@ class FasterWhisperEngine(Engine):
             # below as a hole, the way a sequential decoder would have retried it.
             found = [s for s in map(_segment, segments) if s is not None and not _failed(s)]
             speech = within(regions, part[0].start, part[-1].end)
-            found, unheard = self.fill_holes(audio, speech, found, options)
+            if self.repair_holes:
+                found, unheard = self.fill_holes(audio, speech, found, options)
+            else:
+                unheard = find_holes(speech, _word_times(found))
             result.unheard += [(hole.start, hole.end) for hole in unheard]
             for segment in sorted(found, key=lambda s: s.start):
                 yield from split_sentences(segment)
@@ -256,6 +271,7 @@ class FasterWhisperEngine(Engine):
             "best_of": max(options.beam_size, HOLE_BEAM_SIZE),
             "temperature": list(HOLE_TEMPERATURES if options.temperature_fallback else (0.0,)),
             "initial_prompt": prompt or None,
+            "max_new_tokens": int((end - start) * TOKENS_PER_SECOND) + 20,
             "word_timestamps": True,
             # The fallback model may be multilingual: these calls are in the main model's tongue.
             "language": "en" if self.english_only else options.language,
