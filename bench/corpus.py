@@ -11,9 +11,9 @@ Clips are built once and cached in the corpus directory, each as `<name>.<ext>` 
 The hard corpus (HARD_CLIPS) is spoken from other sentences (RenewalWriter: account reviews,
 renewals and support escalations), so no text in it was used to choose the engine's defaults:
 
-    dense_5min       three voices, dense turn-taking: 0.2-0.6 s between turns
-    fast_3min        two voices at 190-210 words a minute, dense turns
-    back_to_back     four short calls joined with under a second between them
+    dense_4min       three voices, dense turn-taking: 0.2-0.6 s between turns
+    fast_2min        three voices at 195-210 words a minute, dense turns
+    back_to_back     three one-minute calls joined with half a second between them
     phone_20min      a dense twenty-minute call as a phone line carries it (8 kHz mu-law)
 
 Test and benchmark tooling only: it needs espeak-ng, sox and ffmpeg, which the product does not.
@@ -710,7 +710,7 @@ def build_repeated(corpus_dir: Path, name: str, source: Clip, times: int) -> Cli
 
 CLIP_NAMES = ("call_1min", "call_1min_phone", "call_20min", "call_2h")
 QUICK_CLIPS = ("call_1min", "call_1min_phone")
-HARD_CLIPS = ("dense_5min", "fast_3min", "back_to_back", "phone_20min")
+HARD_CLIPS = ("dense_4min", "fast_2min", "back_to_back", "phone_20min")
 
 
 def _build(corpus_dir: Path, name: str, log: Log) -> Clip:
@@ -746,26 +746,28 @@ def _dense(seconds: float, seed: int, cast: dict[str, Voice] = HARD_CAST) -> Cal
 
 def _build_hard(corpus_dir: Path, name: str, log: Log) -> Clip | None:
     voices = "three voices (en-us+m2, en-gb-scotland+f2, en-gb-x-gbclan)"
-    if name == "dense_5min":
+    # Seed 101 is the tests' clip (tests/test_holes.py), used while choosing the engine's
+    # settings: the benchmark's clips have other seeds, so other sentences in another order.
+    if name == "dense_4min":
         return build_call(
             corpus_dir,
             name,
-            _dense(5 * 60, 101),
-            f"five minutes, {voices}, 0.2-0.6 s between turns, 16 kHz WAV",
+            _dense(4 * 60, 111),
+            f"four minutes, {voices}, 0.2-0.6 s between turns, 16 kHz WAV",
         )
-    if name == "fast_3min":
+    if name == "fast_2min":
         return build_call(
             corpus_dir,
             name,
-            _dense(3 * 60, 202, FAST_CAST),
-            "three minutes, three fast voices (195-210 words a minute), 0.2-0.6 s between turns",
+            _dense(2 * 60, 202, FAST_CAST),
+            "two minutes, three fast voices (195-210 words a minute), 0.2-0.6 s between turns",
         )
     if name == "back_to_back":
         return build_joined(
             corpus_dir,
             name,
-            [_dense(70, seed) for seed in (301, 302, 303, 304)],
-            f"four 70-second calls joined 0.5 s apart, {voices}, dense turns, 16 kHz WAV",
+            [_dense(60, seed) for seed in (301, 302, 303)],
+            f"three one-minute calls joined 0.5 s apart, {voices}, dense turns, 16 kHz WAV",
         )
     if name == "dense_20min":
         return build_call(

@@ -347,10 +347,20 @@ def transcribe_call(spec, config: dict[str, Any], clip: dict[str, Any]) -> dict[
         "segments": len(segments),
         "text": "\n".join(segment.text for segment in segments),
         # For bench.completeness: where words landed, and what the engine could not hear.
-        "word_times": [(w.start, w.end) for segment in segments for w in segment.words],
+        "word_times": [times for segment in segments for times in word_times(segment)],
         "unheard": unheard,
         "engine": engine.describe(),
     }
+
+
+def word_times(segment) -> list[tuple[float, float]]:
+    """The segment's word times; spread evenly over the segment where the engine gave none
+    (sequential decoding without word timestamps), so holes are measured alike."""
+    if segment.words:
+        return [(w.start, w.end) for w in segment.words]
+    count = max(1, len(segment.text.split()))
+    step = (segment.end - segment.start) / count
+    return [(segment.start + i * step, segment.start + (i + 1) * step) for i in range(count)]
 
 
 def run_child(spec_path: Path, result_path: Path) -> None:
