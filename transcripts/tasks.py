@@ -129,7 +129,9 @@ class CallTranscription:
         engine = load_engine(services.engine_spec())
         options = services.decode_options(self.call.team)
         with_database_retry(
-            lambda: self.call.record_engine(self.worker, engine.describe(), options.as_dict())
+            lambda: self.call.record_engine(
+                self.worker, engine.describe(), engine.effective_options(options).as_dict()
+            )
         )
         if not with_database_retry(
             lambda: self.call.start_transcribing(

@@ -155,6 +155,10 @@ class Engine(ABC):
     ) -> Iterator[Segment]:
         """Transcribe 16 kHz mono float32 audio, yielding segments in time order."""
 
+    def effective_options(self, options: DecodeOptions) -> DecodeOptions:
+        """The options as this engine uses them: its own defaults in place of 0."""
+        return options
+
     def describe(self) -> dict:
         return {
             "engine": self.name,
