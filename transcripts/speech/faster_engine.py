@@ -221,7 +221,10 @@ class FasterWhisperEngine(Engine):
                 unheard = find_holes(speech, _word_times(found))
             result.unheard += [(hole.start, hole.end) for hole in unheard]
             for segment in sorted(found, key=lambda s: s.start):
-                yield from split_sentences(segment)
+                for sentence in split_sentences(segment):
+                    if on_progress:
+                        on_progress(sentence.end)
+                    yield sentence
             if on_progress:
                 on_progress(part[-1].end)
         if on_progress:
@@ -261,10 +264,12 @@ class FasterWhisperEngine(Engine):
         already in the transcript comes twice."""
         start = max(0.0, hole.start - HOLE_CONTEXT_SECONDS)
         end = min(len(audio) / SAMPLE_RATE, hole.end + HOLE_CONTEXT_SECONDS)
-        before = [w.word for s in segments for w in s.words if w.end <= hole.start]
-        prompt = " ".join(
-            part for part in (options.initial_prompt, " ".join(before[-PROMPT_WORDS:])) if part
+        before = sorted(
+            (w for s in segments for w in s.words if w.end <= hole.start), key=lambda w: w.start
         )
+        # Words still carry their leading space here: joined as they are, they read as text.
+        said = "".join(w.word for w in before[-PROMPT_WORDS:]).strip()
+        prompt = " ".join(part for part in (options.initial_prompt, said) if part)
         arguments = {
             **self._arguments(options),
             "beam_size": max(options.beam_size, HOLE_BEAM_SIZE),
