@@ -9,11 +9,12 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DJANGO_SETTINGS_MODULE := callscribe.settings
 
 # Debian packages the tests use: espeak-ng, sox and ffmpeg make test speech; Chromium drives the
-# browser tests. The product itself needs none of them.
-TEST_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver
-TEST_COMMANDS := espeak-ng sox ffmpeg chromium
+# browser tests, and npm fetches axe-core, the accessibility checker they inject into every page
+# (package.json). The product itself needs none of them.
+TEST_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver npm
+TEST_COMMANDS := espeak-ng sox ffmpeg chromium npm
 
-.PHONY: run test lint format venv test-packages clean
+.PHONY: run test lint format venv test-packages test-js clean
 
 venv: $(VENV)/.installed
 
@@ -52,6 +53,13 @@ test-packages:
 	  fi; \
 	fi
 
+# axe-core for the browser tests, at the version package-lock.json pins, into ./node_modules.
+test-js: node_modules/axe-core/axe.min.js
+
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -60,9 +68,9 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: venv test-packages lint
+test: venv test-packages test-js lint
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts
+	rm -rf $(VENV) staticfiles .pytest_cache test-artifacts node_modules

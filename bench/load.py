@@ -3,9 +3,10 @@
 Starts gunicorn (4 workers) and a Django-Q2 cluster (2 single-thread workers) on a fresh data
 directory, queues two long calls, and while both are being transcribed, sends requests for the
 call list and a call's progress fragment from several client threads for a fixed time.
-Prints p50/p90/p99 latency per page.
+Prints p50/p90/p99 latency per page. With --api, the clients request the REST API's call list
+and call detail instead, with a bearer token.
 
-    .venv/bin/python -m bench.load [--seconds 30] [--clients 8] [--database-url URL]
+    .venv/bin/python -m bench.load [--seconds 30] [--clients 8] [--database-url URL] [--api]
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from django.core.files import File
 from django.test import Client
 from transcripts.models import Call, Membership, Team
 from transcripts import services
+from api.models import ApiToken
 
 user = get_user_model().objects.create_user("loadtest", password="load-test-password-1")
 team = Team.objects.create(name="Load", slug="load")
@@ -70,7 +72,7 @@ for number in range(2):
                                     title=f"Long call {{number}}")
 client = Client()
 client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-print(client.cookies["sessionid"].value, call.uuid)
+print(client.cookies["sessionid"].value, call.uuid, ApiToken.issue(user, "load test")[1])
 """
 
 
@@ -100,17 +102,25 @@ def long_recording(directory: Path, repeats: int = 40) -> Path:
     return target
 
 
-def hammer(port: int, path: str, cookie: str, until: float, latencies: list[float]) -> None:
+def hammer(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    until: float,
+    latencies: list[float],
+    uncounted: int = 0,
+) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     while time.monotonic() < until:
         started = time.perf_counter()
-        connection.request(
-            "GET", path, headers={"Cookie": f"sessionid={cookie}", "HX-Request": "true"}
-        )
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
         if response.status not in (200, 286):
             raise RuntimeError(f"{path}: HTTP {response.status}")
+        if uncounted:
+            uncounted -= 1
+            continue
         latencies.append((time.perf_counter() - started) * 1000)
 
 
@@ -124,6 +134,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--api", action="store_true", help="the REST API's list and detail")
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=0,
+        help="requests per client not counted: a gunicorn worker's first request loads the URLconf",
+    )
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="callscribe-load-"))
@@ -134,6 +151,8 @@ def main() -> None:
         "AXES_ENABLED": "0",
         "STATICFILES_MANIFEST": "0",
         "PYTHONUNBUFFERED": "1",
+        # One token makes every request here: its throttle must not be what is measured.
+        "API_THROTTLE_RATE": "1000000/minute",
     }
     if options.database_url:
         env["DATABASE_URL"] = options.database_url
@@ -142,7 +161,7 @@ def main() -> None:
     manage(env, "migrate", "--noinput")
     long = long_recording(work)
     output = manage(env, "shell", "-c", SETUP.format(sample=SAMPLE, long=long))
-    cookie, call_uuid = output.strip().splitlines()[-1].split()
+    cookie, call_uuid, token = output.strip().splitlines()[-1].split()
 
     port = free_port()
     processes = [
@@ -174,13 +193,21 @@ def main() -> None:
     ]
     try:
         time.sleep(8)  # gunicorn up, the cluster has loaded its models and started both calls
-        pages = {"call list": "/", "progress fragment": f"/calls/{call_uuid}/progress/"}
+        if options.api:
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            pages = {
+                "API call list": "/api/v1/calls/",
+                "API call detail": f"/api/v1/calls/{call_uuid}/",
+            }
+        else:
+            headers = {"Cookie": f"sessionid={cookie}", "HX-Request": "true"}
+            pages = {"call list": "/", "progress fragment": f"/calls/{call_uuid}/progress/"}
         results: dict[str, list[float]] = {name: [] for name in pages}
         until = time.monotonic() + options.seconds
         threads = [
             threading.Thread(
                 target=hammer,
-                args=(port, path, cookie, until, results[name]),
+                args=(port, path, headers, until, results[name], options.warm_up),
             )
             for number in range(options.clients)
             for name, path in [list(pages.items())[number % len(pages)]]
@@ -210,7 +237,8 @@ def main() -> None:
     database = "PostgreSQL" if options.database_url.startswith("postgres") else "SQLite (WAL)"
     print(
         f"{options.clients} clients for {options.seconds:.0f} s, 4 gunicorn workers, "
-        f"{database}, transcriptions running at the end: {busy}"
+        f"{database}, transcriptions running at the end: {busy}, "
+        f"first {options.warm_up} requests per client not counted"
     )
     print("| page | requests | p50 ms | p90 ms | p99 ms |")
     print("|---|---|---|---|---|")

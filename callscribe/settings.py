@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,13 +64,23 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "axes",
+    "csp",
+    "rest_framework",
+    "drf_spectacular",
+    # Swagger UI's files served from here: the docs work offline and under a strict CSP.
+    "drf_spectacular_sidecar",
     "transcripts",
+    "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every page has the policy, the refusals of the middleware below included.
+    "csp.middleware.CSPMiddleware",
     # Before anything reads the body: an oversized upload is refused from its headers.
     "transcripts.uploads.UploadLimitMiddleware",
+    # gzip for pages, JSON and downloads, not where BREACH could use it (compression.py).
+    "transcripts.compression.SafeGZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,6 +142,8 @@ AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out username/address before the password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # The account's e-mail address, or its username in any case (transcripts/auth.py).
+    "transcripts.auth.EmailOrUsernameBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -142,13 +155,35 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "transcripts:call_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Who may start a team of their own from the portal (becoming its manager): "anyone" or "staff".
+TEAM_CREATION = os.environ.get("TEAM_CREATION", "anyone")
+if TEAM_CREATION not in {"anyone", "staff"}:
+    raise ValueError('TEAM_CREATION must be "anyone" or "staff".')
+
+# Invitations to a team, and password resets, are e-mailed; an invitation's links work this long.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
+
 # Login throttling: five wrong passwords for a username from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Failures count against the account, whether it was named by username or address, in any case.
+AXES_USERNAME_CALLABLE = "transcripts.auth.axes_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# Whatever the username, one address may send this many login forms a minute (0: no limit).
+# Counted in the "shared" cache below, so the web processes and machines count together.
+LOGIN_RATE_LIMIT_PER_MINUTE = env_int("LOGIN_RATE_LIMIT_PER_MINUTE", 20)
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # In the database, so every process sees one count; `migrate` creates the table.
+    "shared": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "callscribe_cache",
+    },
+}
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -162,8 +197,55 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-if env_bool("BEHIND_TLS_PROXY", False):
+
+# Behind proxies, every request comes from the last proxy's address; the client's is the entry
+# the outermost trusted proxy appended to X-Forwarded-For, the TRUSTED_PROXY_COUNT-th from the
+# right. Entries left of it are the client's own word and never used, so a forged entry cannot
+# make one client count as another. django-axes reads the address through django-ipware, whose
+# count leaves out the proxy that connects to gunicorn (it is REMOTE_ADDR, not in the header).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = max(0, TRUSTED_PROXY_COUNT - 1)
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Count proxies from the right and skip what the client wrote, instead of ignoring the header
+# when the client added entries of its own (which would put every such client on one address).
+IPWARE_STRICT = False
+
+# Content-Security-Policy on every page (django-csp 4). Scripts and styles come only from this
+# site's files: no inline <script>, no on...= handlers, no style="" attributes (static/js/app.js
+# sets the charts' sizes). Recordings add a stricter policy of their own (transcripts.media).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "media-src": [SELF],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# --- E-mail (invitations and password resets) ------------------------------------------------
+# The console backend prints messages to the web process's log: enough to try callscribe out.
+# Production sets EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_HOST_*.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "callscribe <callscribe@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -176,10 +258,40 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_MANIFEST = env_bool("STATICFILES_MANIFEST", not DEBUG)
+# Recordings go to the local disk (MEDIA_ROOT) unless RECORDINGS_STORAGE=s3 names an
+# S3-compatible store (AWS S3, MinIO, SeaweedFS, Ceph, R2), which lets transcription machines
+# run without a shared disk. Both are described here so `move_recordings` can copy between them.
+RECORDINGS_STORAGE = os.environ.get("RECORDINGS_STORAGE", "local").strip().lower()
+S3_STORAGE_OPTIONS = {
+    "bucket_name": os.environ.get("S3_BUCKET", ""),
+    "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+    "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
+    "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+    "region_name": os.environ.get("S3_REGION") or None,
+    # Every object under this prefix, so one bucket can serve several installs.
+    "location": os.environ.get("S3_PREFIX", "").strip("/"),
+    # Path-style URLs (bucket in the path) work with every S3-compatible server.
+    "addressing_style": os.environ.get("S3_ADDRESSING_STYLE", "path"),
+    "signature_version": "s3v4",
+    # Private objects: no ACL granting public reads, and URLs only ever presigned.
+    "default_acl": None,
+    "querystring_auth": True,
+    "querystring_expire": env_int("S3_PRESIGNED_SECONDS", 300),
+    "file_overwrite": False,
+}
+RECORDINGS_BACKENDS = {
+    "local": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "s3": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_STORAGE_OPTIONS},
+}
+if RECORDINGS_STORAGE not in RECORDINGS_BACKENDS:
+    raise ValueError(f"RECORDINGS_STORAGE must be local or s3, not {RECORDINGS_STORAGE!r}")
+# The audio view redirects the player to a presigned URL (valid S3_PRESIGNED_SECONDS) instead of
+# streaming the object through the web process; only with RECORDINGS_STORAGE=s3.
+AUDIO_PRESIGNED_REDIRECT = env_bool("AUDIO_PRESIGNED_REDIRECT", False)
 STORAGES = {
     # Audio is private: it is stored outside the static root and has no public URL. It is only
     # ever streamed by a view that checks the caller's team (transcripts.views.call_audio).
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": RECORDINGS_BACKENDS[RECORDINGS_STORAGE],
     # Hashed names let browsers cache static files for ever; they need `collectstatic` first.
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -199,6 +311,13 @@ MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_AUDIO_HOURS = float(os.environ.get("MAX_AUDIO_HOURS", "4"))
 # One person cannot fill the team's queue.
 MAX_QUEUED_CALLS_PER_USER = env_int("MAX_QUEUED_CALLS_PER_USER", 50)
+# Every call's analytics search for every phrase of its team's trackers, and for edited lines;
+# these bound that work (100 trackers of 100 phrases once made a call page take 112 s).
+MAX_TRACKERS_PER_TEAM = env_int("MAX_TRACKERS_PER_TEAM", 25)
+MAX_TRACKER_PHRASES = env_int("MAX_TRACKER_PHRASES", 100)
+MAX_TRACKER_PHRASE_CHARS = env_int("MAX_TRACKER_PHRASE_CHARS", 100)
+# A corrected transcript line; Whisper's own lines are a few hundred characters at most.
+MAX_LINE_CHARS = env_int("MAX_LINE_CHARS", 2000)
 FILE_UPLOAD_HANDLERS = [
     "transcripts.uploads.LimitedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
@@ -207,6 +326,9 @@ FILE_UPLOAD_HANDLERS = [
 # Uploaded files are streamed to disk past this size rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+# Each transcription worker downloads recordings into its own folder under this one; a worker
+# that starts empties the folders of workers that died (transcripts.storage).
+WORKER_TEMP_DIR = Path(os.environ.get("WORKER_TEMP_DIR", DATA_DIR / "tmp" / "workers"))
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Transcription --------------------------------------------------------------------------
@@ -270,6 +392,47 @@ Q_CLUSTER = {
     "ack_failures": True,
     "label": "Django Q2",
 }
+
+# --- The API, webhooks and notices ---------------------------------------------------------------
+# Where people reach the portal: links in webhooks and e-mails are made from it.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.authentication.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_THROTTLE_RATE", "600/minute")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "callscribe API",
+    "DESCRIPTION": "Calls in, transcripts and insights out. Authenticate with a personal token "
+    "(Authorization: Bearer <token>), made on your profile page.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "transcripts.models.Channel",
+        "WebhookEventEnum": "api.models.Event",
+    },
+}
+# Recordings imported by URL, and webhooks, never go to private, loopback or link-local
+# addresses (server-side request forgery), except to networks named here ("10.0.0.0/8,...").
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "")
+URL_IMPORT_TIMEOUT_SECONDS = env_int("URL_IMPORT_TIMEOUT_SECONDS", 600)
+URL_IMPORT_MAX_REDIRECTS = env_int("URL_IMPORT_MAX_REDIRECTS", 5)
+# A receiver has this long to answer; failed deliveries are tried again after 30 s, 1 min,
+# 2 min... up to WEBHOOK_MAX_ATTEMPTS tries in all (about 4 hours with the defaults).
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
+# E-mail notices (the uploader's, when a call is done or failed) use the e-mail settings above.
 
 LOGGING = {
     "version": 1,

@@ -62,6 +62,7 @@ def test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Login throttling has tests of its own; elsewhere it would only count failed logins.
     settings.AXES_ENABLED = False
+    settings.LOGIN_RATE_LIMIT_PER_MINUTE = 0
     # Static files from the source folders: tests need no collectstatic run.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -188,3 +189,39 @@ def make_dual_call(make_call):
 def dual_call(acme, alice, make_dual_call):
     """Alice's discovery call with Sarah, in Acme."""
     return make_dual_call(acme, alice)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS) for the session, with signed access only."""
+    from tests.objectstore import SeaweedFS, SeaweedFSError
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start()
+    except SeaweedFSError as error:
+        # Never a skip: these tests are the only proof that object storage works.
+        pytest.fail(f"The objectstorage tests need SeaweedFS, which did not start: {error}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_recordings(seaweedfs, settings):
+    """Recordings in SeaweedFS, under a prefix of this test's own; `env` configures processes."""
+    import uuid
+    from types import SimpleNamespace
+
+    prefix = f"tests/{uuid.uuid4().hex}"
+    options = seaweedfs.storage_options(prefix)
+    s3 = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    settings.RECORDINGS_STORAGE = "s3"
+    settings.S3_STORAGE_OPTIONS = options
+    settings.RECORDINGS_BACKENDS = {**settings.RECORDINGS_BACKENDS, "s3": s3}
+    settings.STORAGES = {**settings.STORAGES, "default": s3}
+    return SimpleNamespace(
+        server=seaweedfs,
+        prefix=prefix,
+        env=seaweedfs.environment(prefix),
+        keys=lambda: seaweedfs.keys(prefix + "/"),
+    )

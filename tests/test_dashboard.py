@@ -43,7 +43,7 @@ def test_it_shows_each_reps_average_talk_share(client_for, alice, bob, acme, mak
     assert float(shares["alice"]) == round(16 / 25.5, 4)
     assert float(shares["bob"]) == 0.25
     assert 'class="fill over"' in page  # alice talks more than the best-converting 43%
-    assert 'class="benchmark" style="left: 43.00%"' in page
+    assert 'class="benchmark" data-left="43.00"' in page
 
 
 def test_mono_calls_have_no_rep_share(client_for, alice, acme, make_call):

@@ -109,7 +109,8 @@ def test_srt_cues_are_numbered_timed_in_order_and_name_the_speaker():
     assert cues == [
         (0.0, 4.2, "Rep: Hi Sarah, thanks for joining."),
         (4.2, 7.0, "Rep: How is the quarter going?"),
-        (6.5, 9.25, "Customer: Busy, but good. Is there a discount?"),
+        # 46 characters: two lines, as subtitles have at most 42 a line.
+        (6.5, 9.25, "Customer: Busy, but good. Is there a\ndiscount?"),
         (3725.5, 3730.004, "Rep: Yes: 10% <for> annual & monthly."),
     ]
 
@@ -279,6 +280,7 @@ def test_docx_opens_with_the_title_heading_and_a_paragraph_per_turn():
     assert paragraphs[0].text == TITLE
     assert paragraphs[0].style.name == "Title"
     assert document.core_properties.title == TITLE
+    assert document.core_properties.author == "callscribe"
     turns = [p for p in paragraphs if p.runs and p.runs[0].bold]
     assert [p.runs[0].text for p in turns] == ["[00:00] Rep", "[00:06] Customer", "[1:02:05] Rep"]
     assert turns[0].text == "[00:00] Rep\nHi Sarah, thanks for joining. How is the quarter going?"
@@ -328,3 +330,33 @@ def test_every_export_format_renders_to_bytes_with_its_own_extension(name):
 def test_render_refuses_an_unknown_format():
     with pytest.raises(KeyError):
         render("pdf", CALL, title=TITLE, duration=DURATION)
+
+
+LONG = Seg(
+    10.0,
+    40.0,
+    "So what we usually see is that teams start with a pilot of ten seats, then after a month "
+    "they look at the talk ratios and the tracker hits, and roll it out to everyone who sells.",
+    "Rep",
+)
+
+
+@pytest.mark.parametrize("format", ["srt", "vtt"])
+def test_subtitle_cues_have_two_lines_of_42_characters_at_most(format):
+    if format == "srt":
+        cues = parse_srt(to_srt([LONG], title=TITLE, duration=60))
+    else:
+        cues = parse_vtt(to_vtt([LONG], title=TITLE, duration=60))[1]
+    assert len(cues) > 1
+    for _, _, text in cues:
+        shown = re.sub(r"<v [^>]+>", "", text).split("\n")
+        assert len(shown) <= 2 and all(len(line) <= 42 for line in shown), shown
+        if format == "srt":
+            assert shown[0].startswith("Rep: ")
+    # The cues share the line's time, in order, without gaps.
+    assert cues[0][0] == 10.0 and cues[-1][1] == 40.0
+    assert all(
+        a[1] == pytest.approx(b[0], abs=0.002) for a, b in zip(cues[:-1], cues[1:], strict=True)
+    )
+    words = " ".join(re.sub(r"<v [^>]+>|Rep: ", "", text).replace("\n", " ") for *_, text in cues)
+    assert words.split() == LONG.text.split()

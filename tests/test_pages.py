@@ -116,6 +116,8 @@ def test_deleting_a_call_removes_its_audio(
         "/admin/",
         "/admin/transcripts/call/",
         "/admin/transcripts/team/",
+        "/admin/transcripts/invitation/",
+        "/admin/transcripts/profile/",
         "/admin/django_q/ormq/",
         "/admin/django_q/success/",
         "/admin/django_q/failure/",
@@ -162,3 +164,46 @@ def test_cancelling_a_running_call_takes_its_lease(client_for, alice, acme, make
     call.refresh_from_db()
     assert call.status == Call.Status.CANCELLED
     assert not call.heartbeat("worker-1")
+
+
+def test_a_missing_page_is_answered_in_the_sites_layout(client_for, alice):
+    response = client_for(alice).get("/calls/no-such-page/")
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert 'id="error-page"' in page and 'id="nav-team"' in page
+
+
+def test_a_refusal_says_why_in_the_sites_layout(client_for, bob, acme):
+    response = client_for(bob).get(reverse("transcripts:tracker_edit", args=["acme", 1]))
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "Only the team&#x27;s managers can change it." in page and 'class="topbar"' in page
+
+
+def test_the_server_error_page_renders_without_a_request(db):
+    from django.template import loader
+
+    page = loader.get_template("500.html").render()
+    assert "Something went wrong" in page and 'class="topbar"' in page
+
+
+def test_every_page_has_a_favicon_and_a_skip_link(client_for, alice):
+    page = client_for(alice).get(reverse("transcripts:call_list")).content.decode()
+    assert 'rel="icon"' in page
+    assert '<a class="skip-link" href="#content">' in page and '<main id="content"' in page
+
+
+def test_a_transcribed_calls_page_skips_to_the_transcript(client_for, alice, dual_call):
+    page = client_for(alice).get(dual_call.get_absolute_url()).content.decode()
+    assert '<a class="skip-link" href="#transcript-panel">Skip to the transcript</a>' in page
+    assert 'id="transcript-panel" tabindex="-1"' in page
+
+
+def test_lengths_read_as_one_clock_everywhere(client_for, alice, acme, make_call, staff):
+    call = make_call(acme, alice, title="Long call", status=Call.Status.DONE, duration=3725.4)
+    make_call(acme, alice, title="Short call", status=Call.Status.DONE, duration=75.2)
+    page = client_for(alice).get(reverse("transcripts:call_list")).content.decode()
+    assert ">1:02:05<" in page and ">01:15<" in page
+    admin = client_for(staff).get(reverse("admin:transcripts_call_changelist")).content.decode()
+    assert "1:02:05" in admin and "01:15" in admin
+    assert str(call.duration) not in admin

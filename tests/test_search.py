@@ -29,6 +29,13 @@ def test_it_finds_a_phrase_and_links_to_its_moment(client_for, alice, dual_call)
     assert "<mark>send</mark> <mark>over</mark> <mark>a</mark> <mark>proposal</mark>" in page
 
 
+def test_the_count_agrees_with_its_number(client_for, alice, acme, make_dual_call, dual_call):
+    client = client_for(alice)
+    assert "1 call matches “proposal”." in search(client, "proposal")
+    make_dual_call(acme, alice, title="Renewal with Hooli")
+    assert "2 calls match “proposal”." in search(client, "proposal")
+
+
 def test_every_word_must_be_said(client_for, alice, dual_call):
     assert "No transcribed call matches" in search(client_for(alice), "proposal zebra")
 

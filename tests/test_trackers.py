@@ -26,9 +26,9 @@ def test_members_see_their_teams_trackers(client_for, bob, acme):
     assert b'data-tracker="Competitors"' in page and b"per user" in page
 
 
-def test_a_member_adds_a_tracker(client_for, bob, acme, django_capture_on_commit_callbacks):
+def test_a_manager_adds_a_tracker(client_for, alice, acme, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = client_for(bob).post(
+        response = client_for(alice).post(
             reverse("transcripts:tracker_list", args=["acme"]),
             {"name": "  Security ", "phrases": "SOC 2\nsecurity review, GDPR\n\nsoc 2"},
         )
@@ -40,26 +40,26 @@ def test_a_member_adds_a_tracker(client_for, bob, acme, django_capture_on_commit
     assert len(callbacks) == 1  # past calls are queued to be searched again
 
 
-def test_tracker_names_are_unique_in_a_team_whatever_the_case(client_for, bob, acme):
-    response = client_for(bob).post(
+def test_tracker_names_are_unique_in_a_team_whatever_the_case(client_for, alice, acme):
+    response = client_for(alice).post(
         reverse("transcripts:tracker_list", args=["acme"]), {"name": "pricing", "phrases": "fee"}
     )
     assert response.status_code == 400
     assert "The team already has a tracker with this name." in response.content.decode()
 
 
-def test_a_tracker_needs_a_phrase(client_for, bob, acme):
-    response = client_for(bob).post(
+def test_a_tracker_needs_a_phrase(client_for, alice, acme):
+    response = client_for(alice).post(
         reverse("transcripts:tracker_list", args=["acme"]), {"name": "Empty", "phrases": " , \n"}
     )
     assert response.status_code == 400
     assert "Give at least one word or phrase." in response.content.decode()
 
 
-def test_a_member_edits_a_tracker(client_for, bob, acme):
+def test_a_manager_edits_a_tracker(client_for, alice, acme):
     tracker = acme.trackers.get(name="Competitors")
     url = reverse("transcripts:tracker_edit", args=["acme", tracker.pk])
-    client = client_for(bob)
+    client = client_for(alice)
     assert "competitor\ncompetitors" in client.get(url).content.decode()
     response = client.post(url, {"name": "Competition", "phrases": "Gong\nChorus"})
     assert response.status_code == 302
@@ -67,15 +67,41 @@ def test_a_member_edits_a_tracker(client_for, bob, acme):
     assert (tracker.name, tracker.phrases) == ("Competition", ["Gong", "Chorus"])
 
 
-def test_a_member_deletes_a_tracker(client_for, bob, acme, dual_call):
+def test_a_manager_deletes_a_tracker(client_for, alice, acme, dual_call):
     tracker = acme.trackers.get(name="Pricing")
     assert dual_call.tracker_hits.filter(tracker=tracker).exists()
-    response = client_for(bob).post(
+    response = client_for(alice).post(
         reverse("transcripts:tracker_delete", args=["acme", tracker.pk])
     )
     assert response.status_code == 302
     assert not Tracker.objects.filter(pk=tracker.pk).exists()
     assert not dual_call.tracker_hits.filter(tracker_id=tracker.pk).exists()
+
+
+def test_a_member_sees_the_trackers_read_only(client_for, bob, acme):
+    page = client_for(bob).get(reverse("transcripts:tracker_list", args=["acme"])).content.decode()
+    assert 'data-tracker="Pricing"' in page
+    assert 'id="trackers-read-only"' in page
+    assert 'id="tracker-form"' not in page and "tracker-edit-" not in page
+
+
+@pytest.mark.parametrize("action", ["add", "edit", "delete"])
+def test_a_member_cannot_change_a_tracker(client_for, bob, acme, action):
+    tracker = acme.trackers.get(name="Pricing")
+    url = {
+        "add": reverse("transcripts:tracker_list", args=["acme"]),
+        "edit": reverse("transcripts:tracker_edit", args=["acme", tracker.pk]),
+        "delete": reverse("transcripts:tracker_delete", args=["acme", tracker.pk]),
+    }[action]
+    response = client_for(bob).post(url, {"name": "Fees", "phrases": "fee"})
+    assert response.status_code == 403
+    assert list(acme.trackers.order_by("name").values_list("name", flat=True)) == [
+        "Competitors",
+        "Next steps",
+        "Pricing",
+    ]
+    tracker.refresh_from_db()
+    assert "price" in tracker.phrases
 
 
 @pytest.mark.parametrize(
@@ -91,6 +117,8 @@ def test_another_teams_trackers_are_not_found(client_for, charlie, acme, name, m
 
 
 def test_a_tracker_of_one_team_cannot_be_reached_through_another(client_for, charlie, acme, globex):
+    # Charlie manages Globex, so only the tracker's team stands in the way.
+    charlie.memberships.filter(team=globex).update(role="manager")
     tracker = acme.trackers.first()
     url = reverse("transcripts:tracker_edit", args=["globex", tracker.pk])
     assert client_for(charlie).get(url).status_code == 404

@@ -11,7 +11,7 @@ def test_unheard_speech_is_drawn_on_the_timeline_and_counted(client_for, alice, 
     row = re.search(r'<div class="timeline-row unheard-row".*?</svg>', page, re.S).group(0)
     bars = re.findall(r'<rect class="bar unheard" x="([\d.]+)"[^>]*data-start="([\d.]+)"', row)
     assert bars == [("800.00", "24.000"), ("950.00", "28.500")]
-    assert "Speech heard but not transcribed (Customer), 0:24–0:27" in row
+    assert "Speech heard but not transcribed (Customer), 00:24–00:27" in row
     assert '<dd id="unheard-count" class="unheard-note">2</dd>' in page
     assert "2 stretches of speech could not be transcribed" in page
 

@@ -1,14 +1,25 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
-from .forms import PhrasesField
+from . import exports, services
+from .forms import PhrasesField, UniqueEmailUserChangeForm
 from .health import queue_figures
-from .models import Call, ClusterHeartbeat, Membership, Segment, Team, Tracker
+from .models import (
+    Call,
+    ClusterHeartbeat,
+    Invitation,
+    Membership,
+    Profile,
+    Segment,
+    Team,
+    Tracker,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,9 +30,9 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    list_display = ["name", "slug", "audio_retention_days", "transcript_retention_days"]
     readonly_fields = ["trackers_changed_at"]
     inlines = [MembershipInline]
 
@@ -76,7 +87,7 @@ class CallAdmin(admin.ModelAdmin):
         "status",
         "stage",
         "percent",
-        "duration",
+        "length",
         "engine",
         "model_name",
         "created_at",
@@ -122,6 +133,7 @@ class CallAdmin(admin.ModelAdmin):
             },
         ),
         ("Worker", {"fields": ["lease_owner", "lease_expires_at", "attempts", "task_id"]}),
+        ("Retention", {"fields": ["retention_hold", "audio_deleted_at"]}),
         (
             "Speakers and analytics",
             {
@@ -140,7 +152,7 @@ class CallAdmin(admin.ModelAdmin):
         name
         for _, group in fieldsets
         for name in group["fields"]
-        if name not in ("title", "team", "uploaded_by")
+        if name not in ("title", "team", "uploaded_by", "retention_hold")
     ]
     inlines = [SegmentInline]
     actions = ["retranscribe"]
@@ -167,6 +179,9 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.display(description="Recording")
     def recording(self, call: Call) -> str:
+        if not call.has_audio:
+            when = f" on {call.audio_deleted_at:%Y-%m-%d}" if call.audio_deleted_at else ""
+            return f"Deleted under the team's retention rules{when}"
         # Audio has no public URL: link to the view that streams it to team members.
         return format_html(
             '<a href="{}">{}</a> ({} bytes)',
@@ -174,6 +189,10 @@ class CallAdmin(admin.ModelAdmin):
             call.audio.name,
             call.size_bytes,
         )
+
+    @admin.display(description="Length", ordering="duration")
+    def length(self, call: Call) -> str:
+        return "–" if call.duration is None else exports.clock(call.duration)
 
     @admin.display(description="Progress")
     def percent(self, call: Call) -> str:
@@ -193,3 +212,46 @@ class CallAdmin(admin.ModelAdmin):
 class ClusterHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["name", "seen_at"]
     ordering = ["-seen_at"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read and revoke only: an invitation is made on the team page, which e-mails its link
+    (only the links' hashes are stored, so nothing here could send one)."""
+
+    list_display = ["email", "team", "role", "invited_by", "sent_at", "accepted_at", "revoked_at"]
+    list_filter = ["team"]
+    search_fields = ["email"]
+    readonly_fields = [
+        "team",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "sent_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    ]
+    exclude = ["email_token_hash", "link_token_hash"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "verified_email", "email_verified_at"]
+    search_fields = ["user__username", "verified_email"]
+    readonly_fields = ["user", "verified_email", "email_verified_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class UniqueEmailUserAdmin(UserAdmin):
+    form = UniqueEmailUserChangeForm
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UniqueEmailUserAdmin)

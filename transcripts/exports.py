@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -91,6 +92,67 @@ def _cues(segments: Iterable[SegmentLike]) -> list[tuple[float, float, str, str]
         if text:
             start = max(0.0, float(segment.start))
             cues.append((start, max(start, float(segment.end)), _speaker(segment), text))
+    return cues
+
+
+# Subtitle guidelines (BBC, Netflix): at most 42 characters a line and two lines a cue, so that
+# a cue can be read in the time it is shown. A longer line is split into several cues, its time
+# shared among them by their length.
+SUBTITLE_LINE_CHARS = 42
+SUBTITLE_LINES = 2
+
+
+def _wrap(text: str, width: int = SUBTITLE_LINE_CHARS) -> list[str]:
+    """Lines of at most `width` characters, broken between words (a longer word is cut)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        while len(word) > width:
+            if current:
+                lines.append(current)
+                current = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not word:
+            continue
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _subtitle_cues(
+    segments: Iterable[SegmentLike], prefix_speaker: bool
+) -> list[tuple[float, float, str, list[str]]]:
+    """(start, end, speaker, lines) with at most two lines of 42 characters each. With
+    `prefix_speaker` (SRT), "Name: " starts every cue's text and counts in its length."""
+    cues = []
+    for start, end, name, text in _cues(segments):
+        shown = f"{name}: {text}" if name and prefix_speaker else text
+        lines = _wrap(shown)
+        chunks = [lines[i : i + SUBTITLE_LINES] for i in range(0, len(lines), SUBTITLE_LINES)]
+        if prefix_speaker and name:
+            # Every cue says who speaks; later chunks are wrapped again with the name before them.
+            first, rest = chunks[0], " ".join(" ".join(c) for c in chunks[1:])
+            chunks = [first]
+            if rest:
+                again = _wrap(f"{name}: {rest}")
+                while again:
+                    chunk, again = again[:SUBTITLE_LINES], again[SUBTITLE_LINES:]
+                    chunks.append(chunk)
+                    if again:
+                        again = _wrap(f"{name}: {' '.join(again)}")
+        total = sum(len(" ".join(chunk)) for chunk in chunks) or 1
+        at = start
+        for index, chunk in enumerate(chunks):
+            share = (end - start) * len(" ".join(chunk)) / total
+            until = end if index == len(chunks) - 1 else at + share
+            cues.append((at, until, name, chunk))
+            at = until
     return cues
 
 
@@ -207,10 +269,10 @@ def to_srt(
     """SubRip: numbered cues with "HH:MM:SS,mmm --> HH:MM:SS,mmm" and "Speaker: text" lines.
     Title and analytics have no place in subtitles and are ignored."""
     blocks = []
-    for number, (start, end, name, text) in enumerate(_cues(segments), start=1):
-        line = f"{name}: {text}" if name else text
+    for number, (start, end, _name, lines) in enumerate(_subtitle_cues(segments, True), start=1):
         times = f"{_timestamp(start, ',')} --> {_timestamp(end, ',')}"
-        blocks.append(f"{number}\n{times}\n{line}\n")
+        text = "\n".join(lines)
+        blocks.append(f"{number}\n{times}\n{text}\n")
     return "\n".join(blocks)
 
 
@@ -233,8 +295,9 @@ def to_vtt(
     header_title = _clean(title).replace("-->", "->")
     header = f"WEBVTT - {header_title}" if header_title else "WEBVTT"
     blocks = [header + "\n"]
-    for start, end, name, text in _cues(segments):
-        body = _vtt_escape(text)
+    for start, end, name, lines in _subtitle_cues(segments, False):
+        # The voice span names the speaker without showing it, so only the words count.
+        body = "\n".join(_vtt_escape(line) for line in lines)
         if name:
             body = f"<v {_vtt_escape(name)}>{body}"
         blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{body}\n")
@@ -276,6 +339,10 @@ def to_docx(
     document = Document()
     clean_title = _clean(title)
     document.core_properties.title = clean_title
+    # python-docx stamps its own name otherwise.
+    document.core_properties.author = "callscribe"
+    document.core_properties.last_modified_by = "callscribe"
+    document.core_properties.comments = "Transcribed by callscribe"
     document.add_heading(clean_title or "Transcript", level=0)
     document.add_paragraph(f"Duration: {clock(duration)}")
     for turn in _turns(segments):
@@ -327,3 +394,37 @@ def render(
         segments, title=title, duration=duration, analytics=analytics
     )
     return output.encode("utf-8") if isinstance(output, str) else output
+
+
+class _ZipSink(io.RawIOBase):
+    """Where zipfile writes: bytes collected until the caller takes them, so a ZIP of any size
+    streams out entry by entry without being held whole in memory."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.pending += data
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def take(self) -> bytes:
+        data, self.pending = bytes(self.pending), bytearray()
+        return data
+
+
+def zip_stream(entries: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+    """A ZIP archive of (name, content) entries, yielded piece by piece as it is written."""
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in entries:
+            archive.writestr(name, content)
+            yield sink.take()
+    yield sink.take()

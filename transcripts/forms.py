@@ -1,7 +1,16 @@
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm, UserChangeForm, UserCreationForm
+from django.core import validators
 
-from .models import Call, Membership, Team, Tracker
+from .models import (
+    Call,
+    Membership,
+    Team,
+    Tracker,
+    line_too_long_message,
+    validate_tracker_phrases,
+)
 from .speech.audio import EMPTY_FILE
 
 ACCEPTED_EXTENSIONS = (".mp3", ".wav", ".m4a", ".ogg", ".oga", ".opus", ".webm", ".mp4", ".flac")
@@ -38,13 +47,71 @@ class UploadForm(forms.Form):
         return upload
 
 
-class MemberAddForm(forms.Form):
-    identifier = forms.CharField(
-        label="Username or email",
+class InvitationForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address",
         max_length=254,
-        help_text="Someone new gets an account and a link to choose their password.",
+        help_text="They get an e-mail with a link to join; nobody joins a team without accepting.",
     )
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class TeamNameForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the team a name.")
+        return name
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitedAccountForm(UserCreationForm):
+    """A new account for the invited address: the person picks a username and a password."""
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username",)
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Set before validation, so the password may not resemble the address either.
+        self.instance.email = email
+
+    def clean(self):
+        from .auth import email_taken
+
+        # People log in with their address too, so it names one account only.
+        if email_taken(self.instance.email):
+            raise forms.ValidationError(
+                "An account already uses this address: log in to it, then open the link again."
+            )
+        return super().clean()
+
+
+class UniqueEmailUserChangeForm(UserChangeForm):
+    """The admin's user form: an address names one account (people log in with it)."""
+
+    def clean_email(self) -> str:
+        from .auth import email_taken
+
+        email = self.cleaned_data.get("email", "").strip()
+        if email and email_taken(email, excluding=self.instance):
+            raise forms.ValidationError("Another account already uses this address.")
+        return email
+
+
+class AnyAccountPasswordResetForm(PasswordResetForm):
+    """Django's reset form, also for accounts that never had a password: people added by a
+    manager before invitations existed get their account through it."""
+
+    def get_users(self, email: str):
+        from django.contrib.auth import get_user_model
+
+        return get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
 
 
 class CallTitleForm(forms.Form):
@@ -62,14 +129,23 @@ class SpeakerNamesForm(forms.Form):
 
 
 class SegmentTextForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # From the settings at the time of the request, not of the import.
+        field = self.fields["text"]
+        field.max_length = settings.MAX_LINE_CHARS
+        field.widget.attrs["maxlength"] = str(settings.MAX_LINE_CHARS)
+        field.validators.append(
+            validators.MaxLengthValidator(settings.MAX_LINE_CHARS, line_too_long_message())
+        )
 
 
 class PhrasesField(forms.CharField):
     """Phrases one per line (or separated by commas), as a list without repeats."""
 
     widget = forms.Textarea(attrs={"rows": 6})
-    max_phrases = 100
 
     def prepare_value(self, value):
         return "\n".join(value) if isinstance(value, list) else value
@@ -85,12 +161,7 @@ class PhrasesField(forms.CharField):
         return phrases
 
     def validate(self, value: list[str]) -> None:
-        if not value:
-            raise forms.ValidationError("Give at least one word or phrase.")
-        if len(value) > self.max_phrases:
-            raise forms.ValidationError(f"A tracker can have up to {self.max_phrases} phrases.")
-        if any(len(phrase) > 100 for phrase in value):
-            raise forms.ValidationError("Keep each phrase under 100 characters.")
+        validate_tracker_phrases(value)
 
     def run_validators(self, value) -> None:
         # CharField's length validators would measure the list, not the text.
@@ -110,6 +181,12 @@ class TrackerForm(forms.ModelForm):
     def __init__(self, *args, team: Team, **kwargs):
         super().__init__(*args, **kwargs)
         self.team = team
+
+    def clean(self):
+        if self.instance.pk is None:
+            # The team is not on the instance yet: the view sets it after validation.
+            self.team.check_room_for_a_tracker()
+        return super().clean()
 
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())
@@ -176,3 +253,9 @@ class CallFilterForm(forms.Form):
             "date_to": data.get("date_to"),
             "sort": data.get("sort") or "-created",
         }
+
+
+class TeamRetentionForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["audio_retention_days", "transcript_retention_days"]

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.urls import reverse
 from django.utils import timezone
 
 from . import analytics as call_analytics
-from . import speakers
+from . import media, recordings, speakers
 from .speakers import REP, ROLES
 
 
@@ -98,9 +101,39 @@ class Team(models.Model):
             "commas. The engine is told to expect them, so it spells them right more often."
         ),
     )
+    # Retention (transcripts.retention): recordings and transcripts are deleted this many days
+    # after upload; blank keeps them for ever. Audio never outlives its transcript.
+    audio_retention_days = models.PositiveIntegerField(
+        "keep recordings for (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Blank keeps them for ever.",
+    )
+    transcript_retention_days = models.PositiveIntegerField(
+        "keep transcripts for (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="The call, its transcript and analytics. Blank keeps them for ever.",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(transcript_retention_days__isnull=True)
+                | Q(
+                    audio_retention_days__isnull=False,
+                    audio_retention_days__lte=F("transcript_retention_days"),
+                ),
+                name="audio_kept_no_longer_than_transcripts",
+                violation_error_message=(
+                    "Recordings cannot be kept longer than transcripts: a transcript is deleted "
+                    "with its call."
+                ),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -114,6 +147,13 @@ class Team(models.Model):
 
     def is_manager(self, user) -> bool:
         return self.memberships.filter(user=user, role=Membership.Role.MANAGER).exists()
+
+    def check_room_for_a_tracker(self) -> None:
+        if self.trackers.count() >= settings.MAX_TRACKERS_PER_TEAM:
+            raise ValidationError(
+                f"A team can have up to {settings.MAX_TRACKERS_PER_TEAM} trackers: "
+                "delete one, or add its phrases to another."
+            )
 
 
 class Membership(models.Model):
@@ -141,11 +181,231 @@ class Membership(models.Model):
         return self.role == self.Role.MANAGER
 
 
+class Profile(models.Model):
+    """What callscribe knows of a person beyond Django's user: whether their address is theirs.
+
+    An address counts as verified only once a link sent to it was used: the e-mail of an
+    invitation, or a password reset. An account made through a link a manager copied, or by
+    someone typing an address, stays unverified (see Invitation for why that matters).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    # The address that was proven, lower-case: a later change of the account's address is
+    # not verified by it.
+    verified_email = models.EmailField(blank=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.verified_email or 'no verified address'}"
+
+    @staticmethod
+    def has_verified_email(user) -> bool:
+        if not user.is_authenticated or not user.email:
+            return False
+        return Profile.objects.filter(
+            user=user, verified_email=user.email.lower(), email_verified_at__isnull=False
+        ).exists()
+
+    @staticmethod
+    def verify_email(user) -> None:
+        """Someone logged in as `user` used a link that was sent to the account's address."""
+        Profile.objects.update_or_create(
+            user=user,
+            defaults={"verified_email": user.email.lower(), "email_verified_at": timezone.now()},
+        )
+
+
+def _token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InvitationQuerySet(models.QuerySet):
+    def unanswered(self) -> InvitationQuerySet:
+        """Neither accepted nor revoked (expired ones included: a resend renews them)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+    def pending(self) -> InvitationQuerySet:
+        """Invitations whose links work now."""
+        return self.unanswered().filter(expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """An offer to join a team, made to an e-mail address. Nobody joins a team without
+    accepting one, and the answer to "invite" never says whether the address has an account.
+
+    Who may accept, and why (issue 9: a manager made an account for carol@, set its password
+    through the link he was shown, and when another team later added carol@ "she" joined it
+    silently and he read that team's calls):
+
+    An invitation has two secrets. The *e-mail token* is only ever sent to the invited
+    address, so using it proves control of the address. The *link token* is what a manager
+    may copy and hand over another way; the manager holds it too, so it proves nothing.
+    Only hashes of both are stored. With either link, a visitor who is:
+
+    - logged in with the invited address, verified: may accept (ACCEPT);
+    - logged in with the invited address, unverified: may accept with the e-mail link, which
+      verifies the address; with a copied link they are sent to the e-mail (CONFIRM_ADDRESS);
+    - logged in with another address: must log out first (OTHER_ACCOUNT);
+    - not logged in, no account has the address: may create an account, which joins the team
+      (CREATE_ACCOUNT); its address is verified only if they came by the e-mail link;
+    - not logged in, an account has the address: must log in as it, or take it over by
+      resetting its password by e-mail (which proves the address), then come back (LOG_IN).
+
+    So an account made for an address by someone else never joins a team it was not invited
+    to with that team's own e-mail, opened by whoever reads that mailbox; a copied link joins
+    only a new account or a verified owner; and nothing is ever accepted without a click.
+    """
+
+    class Decision(models.TextChoices):
+        ACCEPT = "accept", "Accept"
+        CREATE_ACCOUNT = "create_account", "Create an account"
+        LOG_IN = "log_in", "Log in first"
+        CONFIRM_ADDRESS = "confirm_address", "Use the e-mailed link"
+        OTHER_ACCOUNT = "other_account", "Log out first"
+        CLOSED = "closed", "No longer valid"
+
+    class Via(models.TextChoices):
+        EMAIL = "email", "the e-mailed link"
+        LINK = "link", "a copied link"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(
+        max_length=10, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitations_sent",
+    )
+    email_token_hash = models.CharField(max_length=64, unique=True)
+    link_token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # When the e-mail last went out (a resend renews the links and the expiry).
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitations_accepted",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="one_unanswered_invitation_per_address",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.team}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_open(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )
+
+    def issue_tokens(self) -> tuple[str, str]:
+        """New links (the old ones stop working) and a new expiry. Returns the e-mail token
+        and the link token: they are not stored, so this is the only time they are known."""
+        import secrets
+
+        email_token, link_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = timezone.now()
+        self.email_token_hash = _token_hash(email_token)
+        self.link_token_hash = _token_hash(link_token)
+        self.sent_at = now
+        self.expires_at = now + timedelta(days=settings.INVITATION_DAYS)
+        return email_token, link_token
+
+    @classmethod
+    def find(cls, token: str) -> tuple[Invitation | None, str]:
+        """The invitation a link's token belongs to, and which link it was (Via)."""
+        digest = _token_hash(token)
+        invitation = (
+            cls.objects.select_related("team")
+            .filter(Q(email_token_hash=digest) | Q(link_token_hash=digest))
+            .first()
+        )
+        if invitation is None:
+            return None, ""
+        via = cls.Via.EMAIL if invitation.email_token_hash == digest else cls.Via.LINK
+        return invitation, via
+
+    def address_has_account(self) -> bool:
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(email__iexact=self.email).exists()
+
+    def decide(self, user, via: str) -> str:
+        """What the visitor `user`, who came by `via`, may do with this invitation (the rule is
+        in the class docstring)."""
+        if not self.is_open:
+            return self.Decision.CLOSED
+        if user.is_authenticated:
+            if (user.email or "").lower() != self.email:
+                return self.Decision.OTHER_ACCOUNT
+            if via == self.Via.EMAIL or Profile.has_verified_email(user):
+                return self.Decision.ACCEPT
+            return self.Decision.CONFIRM_ADDRESS
+        if self.address_has_account():
+            return self.Decision.LOG_IN
+        return self.Decision.CREATE_ACCOUNT
+
+    def accept(self, user, via: str) -> Membership:
+        """`user` joins the team. The caller has checked decide() (ACCEPT, or CREATE_ACCOUNT
+        for the account it just made for the invited address)."""
+        if (user.email or "").lower() != self.email:
+            raise ValidationError("This invitation is for another address.")
+        with transaction.atomic():
+            # Locked, so that one link cannot be accepted twice at the same moment.
+            current = Invitation.objects.select_for_update().get(pk=self.pk)
+            if not current.is_open:
+                raise ValidationError("This invitation is no longer valid.")
+            membership, _ = Membership.objects.get_or_create(
+                user=user, team=self.team, defaults={"role": self.role}
+            )
+            self.accepted_at, self.accepted_by = timezone.now(), user
+            self.save(update_fields=["accepted_at", "accepted_by"])
+            if via == self.Via.EMAIL:
+                Profile.verify_email(user)
+        return membership
+
+    def revoke(self) -> None:
+        if self.accepted_at is None and self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
 def audio_upload_path(call: Call, filename: str) -> str:
     # A random name: the uploaded name is only metadata, and could be anything ("../../x").
+    # Only an extension the audio view serves as audio survives (call_create names the file
+    # after its decoded container); "x.html" is stored as .bin and only ever downloaded.
     suffix = Path(filename).suffix.lower()
-    if not suffix[1:].isalnum() or len(suffix) > 6:
-        suffix = ""
+    if media.served_type(suffix) is None:
+        suffix = media.UNKNOWN_EXTENSION
     return f"audio/{call.uuid.hex[:2]}/{call.uuid.hex}{suffix}"
 
 
@@ -160,6 +420,16 @@ class CallQuerySet(models.QuerySet):
 
     def unfinished(self) -> CallQuerySet:
         return self.filter(status__in=[Call.Status.QUEUED, Call.Status.PROCESSING])
+
+
+# Sent once a call is done or failed, after the change is committed: webhooks and e-mail
+# notices (the api app) listen, and do their work in tasks of their own.
+call_finished = Signal()  # arguments: call
+
+
+def _announce_finished(call: Call) -> None:
+    # Robust: a receiver's error is logged, and never undoes or fails the transition.
+    transaction.on_commit(lambda: call_finished.send(sender=Call, call=call), robust=True)
 
 
 class ChannelLayout(models.TextChoices):
@@ -199,7 +469,13 @@ class Call(models.Model):
     )
     title = models.CharField(max_length=200, blank=True)
     original_filename = models.CharField(max_length=255, blank=True)
-    audio = models.FileField(upload_to=audio_upload_path, max_length=255)
+    # Empty once the retention rules deleted the recording (audio_deleted_at says when).
+    audio = models.FileField(upload_to=audio_upload_path, max_length=255, blank=True)
+    audio_deleted_at = models.DateTimeField(null=True, blank=True)
+    # A manager's hold: the retention rules delete nothing of a held call.
+    retention_hold = models.BooleanField(
+        "on hold", default=False, help_text="Kept whatever the team's retention rules say."
+    )
     size_bytes = models.BigIntegerField(default=0)
     content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -259,6 +535,8 @@ class Call(models.Model):
     # analytics.analyse() of the transcript, kept up to date by refresh_analytics().
     analytics = models.JSONField(null=True, blank=True)
     analytics_at = models.DateTimeField(null=True, blank=True)
+    # When a person last corrected the transcript: analytics older than this are out of date.
+    transcript_changed_at = models.DateTimeField(null=True, blank=True)
     # The rep's share of the talk time, copied out of the analytics for the dashboard.
     rep_talk_share = models.FloatField(null=True, blank=True)
 
@@ -275,7 +553,8 @@ class Call(models.Model):
         return reverse("transcripts:call_detail", args=[self.uuid])
 
     def can_change(self, user) -> bool:
-        """Editing the title or deleting: the uploader, a manager of the team, or staff."""
+        """Renaming, deleting, transcribing again or cancelling: the uploader, a manager of the
+        team, or staff."""
         if user.is_staff or (self.uploaded_by_id and self.uploaded_by_id == user.pk):
             return True
         return self.team.is_manager(user)
@@ -315,6 +594,51 @@ class Call(models.Model):
     @property
     def transcript_text(self) -> str:
         return " ".join(segment.text for segment in self.segments.all())
+
+    # --- the recording and its retention ---------------------------------------------------
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio.name)
+
+    @contextmanager
+    def recording_on_disk(self) -> Iterator[Path]:
+        """The recording as a file on this machine for the block's length: the file itself on
+        local storage, else a temporary copy fetched from the object store and removed after."""
+        with recordings.local_copy(self.audio.storage, self.audio.name) as path:
+            yield path
+
+    def _retention_date(self, days: int | None) -> datetime | None:
+        if days is None or self.retention_hold:
+            return None
+        return self.created_at + timedelta(days=days)
+
+    @property
+    def audio_expires_at(self) -> datetime | None:
+        """When the retention rules will delete the recording; None: never (or already gone)."""
+        if not self.has_audio:
+            return None
+        return self._retention_date(self.team.audio_retention_days)
+
+    @property
+    def transcript_expires_at(self) -> datetime | None:
+        return self._retention_date(self.team.transcript_retention_days)
+
+    def set_retention_hold(self, held: bool) -> None:
+        self._update(None, retention_hold=held)
+
+    def delete_audio(self) -> bool:
+        """Delete the recording but keep the call and its transcript (the retention rules).
+        The object goes once the change is committed; a held call keeps it."""
+        name, storage = self.audio.name, self.audio.storage
+        if not name:
+            return False
+        deleted = self._update(
+            Q(retention_hold=False) & ~Q(audio=""), audio="", audio_deleted_at=timezone.now()
+        )
+        if deleted:
+            transaction.on_commit(lambda: storage.delete(name))
+        return deleted
 
     # --- speakers and analytics -----------------------------------------------------------
 
@@ -390,13 +714,19 @@ class Call(models.Model):
 
     @property
     def analytics_stale(self) -> bool:
-        """A finished transcript whose analytics are missing, or older than the team's trackers."""
+        """A finished transcript whose analytics are missing, or older than the team's trackers
+        or the last correction of its text."""
         if self.status != self.Status.DONE:
             return False
         if self.analytics is None or self.analytics_at is None:
             return True
-        changed = self.team.trackers_changed_at
-        return changed is not None and self.analytics_at < changed
+        changes = (self.team.trackers_changed_at, self.transcript_changed_at)
+        return any(changed is not None and self.analytics_at < changed for changed in changes)
+
+    def transcript_changed(self) -> None:
+        """A person corrected the transcript: its analytics are out of date until a worker
+        recomputes them (see services.call_refresh_analytics_later)."""
+        self._update(None, transcript_changed_at=timezone.now())
 
     def refresh_analytics(self) -> None:
         """Compute the analytics of the transcript as it is now, with the team's trackers."""
@@ -580,7 +910,7 @@ class Call(models.Model):
         ]
 
     def finish(self, worker: str, *, processing_seconds: float) -> bool:
-        return self._update(
+        finished = self._update(
             self.holds_lease(worker),
             status=self.Status.DONE,
             stage=self.Stage.NONE,
@@ -590,11 +920,14 @@ class Call(models.Model):
             # lease_owner stays: it tells ops which worker transcribed the call.
             lease_expires_at=None,
         )
+        if finished:
+            _announce_finished(self)
+        return finished
 
     def fail(self, message: str, *, worker: str | None = None) -> bool:
         """Mark the call failed with a message a person can act on."""
         condition = self.holds_lease(worker) if worker else None
-        return self._update(
+        failed = self._update(
             condition,
             status=self.Status.FAILED,
             stage=self.Stage.NONE,
@@ -603,6 +936,9 @@ class Call(models.Model):
             lease_owner="",
             lease_expires_at=None,
         )
+        if failed:
+            _announce_finished(self)
+        return failed
 
     def cancel(self) -> bool:
         """Stop a queued or running call. A running worker notices at its next progress report
@@ -715,6 +1051,8 @@ class Segment(models.Model):
         text = " ".join(text.split())
         if not text:
             raise ValidationError("A line cannot be empty.")
+        if len(text) > settings.MAX_LINE_CHARS:
+            raise ValidationError(line_too_long_message())
         if text == self.text:
             return False
         if not self.original_text:
@@ -734,9 +1072,29 @@ class Segment(models.Model):
         return True
 
 
+def line_too_long_message() -> str:
+    return f"Keep a line under {settings.MAX_LINE_CHARS:,} characters: split a long one."
+
+
+def validate_tracker_phrases(phrases: list[str]) -> None:
+    """The limits on one tracker's phrases: every call's analytics search for all of them."""
+    if not phrases:
+        raise ValidationError("Give at least one word or phrase.")
+    if len(phrases) > settings.MAX_TRACKER_PHRASES:
+        raise ValidationError(
+            f"A tracker can have up to {settings.MAX_TRACKER_PHRASES} phrases; "
+            f"this one has {len(phrases)}."
+        )
+    if any(len(phrase) > settings.MAX_TRACKER_PHRASE_CHARS for phrase in phrases):
+        raise ValidationError(
+            f"Keep each phrase under {settings.MAX_TRACKER_PHRASE_CHARS} characters."
+        )
+
+
 class Tracker(models.Model):
     """Phrases a team wants to hear about (competitors, pricing, next steps), found in every
-    call's transcript."""
+    call's transcript. Their number and length are limited (settings.MAX_TRACKERS_PER_TEAM and
+    the others) because every call's analytics search for all of them."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="trackers")
     name = models.CharField(max_length=60)
@@ -758,6 +1116,12 @@ class Tracker(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if isinstance(self.phrases, list):
+            validate_tracker_phrases(self.phrases)
+        if self.pk is None and self.team_id is not None:
+            self.team.check_room_for_a_tracker()
 
 
 class TrackerHit(models.Model):

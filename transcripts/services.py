@@ -11,7 +11,8 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Call, Membership, Segment, Team, Tracker
+from . import media
+from .models import Call, Invitation, Membership, Segment, Team, Tracker
 from .speech import audio
 from .speech.base import DecodeOptions, EngineSpec, TranscriptionError
 
@@ -134,10 +135,18 @@ def call_create(*, team: Team, user, upload: File, title: str = "", check: bool 
         duration=info.duration if info else None,
     )
     with transaction.atomic():
-        call.audio.save(call.original_filename or "recording", upload, save=False)
+        call.audio.save(recording_name(info), upload, save=False)
         call.save()
         call_enqueue(call)
     return call
+
+
+def recording_name(info: audio.AudioInfo | None) -> str:
+    """The name a recording is stored under: after what it decoded as, never after the name it
+    came with ("x.html" holding a valid WAV is stored as .wav and served as audio, see media)."""
+    if info is None:
+        return f"recording{media.UNKNOWN_EXTENSION}"
+    return f"recording{media.stored_extension(info.format_name, info.codec)}"
 
 
 def _local_path_or_file(upload: File):
@@ -194,89 +203,146 @@ def call_retranscribe(call: Call) -> None:
         call_enqueue(call)
 
 
-def member_add(*, team: Team, identifier: str, role: str) -> tuple[Membership, bool]:
-    """Add a person to a team by username or email, creating their account if needed.
+def invitation_send(
+    *, team: Team, email: str, role: str, invited_by, site_url: str
+) -> tuple[Invitation, str]:
+    """Invite an address to a team and e-mail it the invitation; nobody joins until the person
+    accepts (see Invitation). Inviting an address again renews its unanswered invitation.
 
-    Returns the membership and whether the account is new (it then has no password yet: the
-    manager hands over a set-password link, see password_setup_path).
+    Whether the address has an account changes nothing here, so the answer to "invite" does
+    not tell a manager who has one. Returns the invitation and the link the manager may copy.
     """
-    from django.contrib.auth import get_user_model
-
-    User = get_user_model()
-    identifier = identifier.strip()
-    user = (
-        User.objects.filter(email__iexact=identifier).first()
-        if "@" in identifier
-        else User.objects.filter(username__iexact=identifier).first()
-    )
-    created = user is None
-    if created:
-        if "@" not in identifier:
-            raise ValidationError(
-                f"No one is called {identifier!r} here: give their email address to invite them."
-            )
-        username = _free_username(identifier.split("@")[0])
-        user = User(username=username, email=identifier)
-        user.set_unusable_password()
-        user.save()
-    membership, added = Membership.objects.get_or_create(
-        user=user, team=team, defaults={"role": role}
-    )
-    if not added:
-        raise ValidationError(f"{user.get_username()} is already in {team.name}.")
-    return membership, created
+    email = email.strip().lower()
+    if team.memberships.filter(user__email__iexact=email).exists():
+        raise ValidationError(f"Someone with the address {email} is already in {team.name}.")
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.unanswered().select_for_update().filter(team=team, email=email)
+        ).first() or Invitation(team=team, email=email)
+        invitation.role, invitation.invited_by = role, invited_by
+        return invitation, _issue_and_send(invitation, site_url)
 
 
-def _free_username(base: str) -> str:
-    from django.contrib.auth import get_user_model
-
-    User = get_user_model()
-    base = "".join(c for c in base if c.isalnum() or c in "._-")[:30] or "user"
-    candidate, number = base, 1
-    while User.objects.filter(username__iexact=candidate).exists():
-        number += 1
-        candidate = f"{base}{number}"
-    return candidate
+def invitation_resend(*, invitation: Invitation, site_url: str) -> str:
+    """E-mail the invitation again with new links (the old ones stop working) and a new
+    expiry. Returns the link the manager may copy."""
+    if invitation.accepted_at or invitation.revoked_at:
+        raise ValidationError("This invitation was answered already.")
+    with transaction.atomic():
+        return _issue_and_send(invitation, site_url)
 
 
-def password_setup_path(user) -> str:
-    """A one-time link for a new member to choose their password (Django's reset token)."""
-    from django.contrib.auth.tokens import default_token_generator
+def _issue_and_send(invitation: Invitation, site_url: str) -> str:
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+
+    email_token, link_token = invitation.issue_tokens()
+    invitation.save()
+    context = {
+        "invitation": invitation,
+        "team": invitation.team,
+        "inviter": invitation.invited_by,
+        "accept_url": invitation_url(site_url, email_token),
+        "days": settings.INVITATION_DAYS,
+    }
+    subject = render_to_string("transcripts/email/invitation_subject.txt", context)
+    body = render_to_string("transcripts/email/invitation.txt", context)
+
+    def send() -> None:
+        try:
+            send_mail(" ".join(subject.split()), body, None, [invitation.email])
+        except OSError:
+            # The manager still has the link to copy; the log tells ops what to fix.
+            logger.exception("Could not e-mail the invitation of %s", invitation.email)
+
+    # Sent only once the invitation is saved for good, so its link works when it arrives.
+    transaction.on_commit(send)
+    return invitation_url(site_url, link_token)
+
+
+def invitation_url(site_url: str, token: str) -> str:
+    from urllib.parse import urljoin
+
     from django.urls import reverse
-    from django.utils.encoding import force_bytes
-    from django.utils.http import urlsafe_base64_encode
 
-    return reverse(
-        "password_reset_confirm",
-        args=[
-            urlsafe_base64_encode(force_bytes(user.pk)),
-            default_token_generator.make_token(user),
-        ],
+    return urljoin(site_url, reverse("transcripts:invitation_accept", args=[token]))
+
+
+LAST_MANAGER = (
+    "{name} is the team's only manager, and a team needs one: make another member manager "
+    "first (Role, then Save), then try again."
+)
+
+
+def _refuse_if_last_manager(membership: Membership) -> None:
+    """A team always keeps a manager. The managers' rows are locked, so that two managers who
+    demote or remove each other at the same moment cannot leave the team without one."""
+    managers = list(
+        membership.team.memberships.select_for_update()
+        .filter(role=Membership.Role.MANAGER)
+        .values_list("pk", flat=True)
     )
+    if managers == [membership.pk]:
+        raise ValidationError(LAST_MANAGER.format(name=membership.user.get_username()))
 
 
 def member_remove(*, membership: Membership) -> None:
     """Remove a person from a team. The last manager stays: a team always has one."""
-    team = membership.team
-    if (
-        membership.is_manager
-        and not team.memberships.filter(role=Membership.Role.MANAGER)
-        .exclude(pk=membership.pk)
-        .exists()
-    ):
-        raise ValidationError("A team needs a manager: make someone else manager first.")
-    membership.delete()
+    with transaction.atomic():
+        _refuse_if_last_manager(membership)
+        membership.delete()
+
+
+def member_set_role(*, membership: Membership, role: str) -> None:
+    """Make a member a manager or a manager a member; the last manager stays one."""
+    if role not in Membership.Role.values:
+        raise ValidationError("Choose member or manager.")
+    with transaction.atomic():
+        if membership.is_manager and role != Membership.Role.MANAGER:
+            _refuse_if_last_manager(membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+
+
+def team_may_be_created_by(user) -> bool:
+    """TEAM_CREATION: "anyone" (every user may start a team) or "staff"."""
+    if settings.TEAM_CREATION == "staff":
+        return user.is_staff
+    return user.is_authenticated
+
+
+def team_create(*, name: str, user) -> Team:
+    """A new team, with `user` as its manager (and the default trackers)."""
+    from django.utils.text import slugify
+
+    base = slugify(name)[:80] or "team"
+    with transaction.atomic():
+        slug, number = base, 1
+        # "switch" is a URL of its own (teams/switch/), not a team's page.
+        while slug == "switch" or Team.objects.filter(slug=slug).exists():
+            number += 1
+            slug = f"{base}-{number}"
+        team = Team.objects.create(name=name, slug=slug)
+        Membership.objects.create(team=team, user=user, role=Membership.Role.MANAGER)
+    return team
+
+
+def team_rename(*, team: Team, name: str) -> None:
+    # The slug, and so every link to the team, stays as it was.
+    team.name = name
+    team.save(update_fields=["name"])
 
 
 # --- Transcript corrections and trackers ------------------------------------------------------
 
 
 def segment_edit(*, segment: Segment, text: str) -> bool:
-    """Correct a line of a transcript (Whisper's version is kept); the analytics follow."""
+    """Correct a line of a transcript (Whisper's version is kept); a worker updates the
+    analytics."""
     with transaction.atomic():
         changed = segment.edit_text(text)
         if changed:
-            segment.call.refresh_analytics()
+            _transcript_changed(segment.call)
     return changed
 
 
@@ -285,8 +351,14 @@ def segment_restore(*, segment: Segment) -> bool:
     with transaction.atomic():
         changed = segment.restore_text()
         if changed:
-            segment.call.refresh_analytics()
+            _transcript_changed(segment.call)
     return changed
+
+
+def _transcript_changed(call: Call) -> None:
+    call.transcript_changed()
+    # Forced: a refresh already running may have read the lines before this correction.
+    call_refresh_analytics_later(call, force=True)
 
 
 def tracker_save(*, tracker: Tracker) -> None:
@@ -305,7 +377,7 @@ def trackers_changed(team: Team) -> None:
     """The team's trackers changed, so every call's hits must be found again.
 
     A worker goes through the team's calls (there may be thousands); until it gets to a call,
-    the call's page recomputes it when someone opens it (see Call.analytics_stale).
+    the call's page shows the previous figures as being updated (see Call.analytics_stale).
     """
     from django_q.tasks import async_task
 
@@ -321,7 +393,36 @@ def trackers_changed(team: Team) -> None:
     )
 
 
-def call_ensure_analytics(call: Call) -> None:
-    """Compute a finished call's analytics if they are missing or older than its trackers."""
-    if call.analytics_stale:
-        call.refresh_analytics()
+def call_refresh_analytics_later(call: Call, *, force: bool = False) -> None:
+    """Have a worker recompute the call's analytics, once the current transaction commits."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task(
+            "transcripts.tasks.refresh_call_analytics",
+            call.pk,
+            force=force,
+            task_name=f"analytics {call.uuid.hex[:8]} at {timezone.now():%H:%M:%S.%f}",
+            group="analytics",
+        )
+    )
+
+
+# A page asks the workers for fresh analytics at most this often per call (and web process).
+ANALYTICS_REQUEST_SECONDS = 60
+
+
+def call_request_analytics(call: Call) -> bool:
+    """Whether the call's analytics are out of date; if they are, a worker is asked to
+    recompute them. Pages never recompute them: with many trackers and lines that is
+    unbounded work, so they show the last figures as being updated."""
+    from django.core.cache import cache
+
+    if not call.analytics_stale:
+        return False
+    # Polling pages ask again and again; one queued refresh a minute is enough.
+    stamp = call.analytics_at.timestamp() if call.analytics_at else 0
+    key = f"analytics-requested:{call.uuid.hex}:{stamp}"
+    if cache.add(key, True, ANALYTICS_REQUEST_SECONDS):
+        call_refresh_analytics_later(call)
+    return True

@@ -109,9 +109,10 @@ class CallTranscription:
 
     def run(self) -> None:
         started = time.monotonic()
-        channels = audio.decode(
-            self.call.audio.path, mono=False, max_seconds=settings.MAX_AUDIO_HOURS * 3600
-        )
+        # From an object store the recording is fetched into this worker's temporary folder,
+        # and removed as soon as it is decoded.
+        with self.call.recording_on_disk() as path:
+            channels = audio.decode(path, mono=False, max_seconds=settings.MAX_AUDIO_HOURS * 3600)
         duration = channels.shape[1] / SAMPLE_RATE
         if duration < 0.1:
             raise TranscriptionError(audio.UNREADABLE)
@@ -334,3 +335,15 @@ def refresh_team_analytics(team_id: int) -> int:
         call.refresh_analytics()
         refreshed += 1
     return refreshed
+
+
+def refresh_call_analytics(call_id: int, force: bool = False) -> bool:
+    """Recompute one call's analytics if they are out of date (or `force`d, after a correction).
+    Queued by pages and corrections; returns whether it recomputed them."""
+    call = Call.objects.select_related("team").filter(pk=call_id).first()
+    if call is None or call.status != Call.Status.DONE:
+        return False
+    if not (force or call.analytics_stale):
+        return False
+    call.refresh_analytics()
+    return True

@@ -6,6 +6,7 @@ from .views import (
     configuration,
     dashboard,
     export,
+    invitations,
     search,
     speakers,
     teams,
@@ -32,6 +33,7 @@ urlpatterns = [
     path("calls/<uuid:uuid>/cancel/", calls.call_cancel, name="call_cancel"),
     path("calls/<uuid:uuid>/rename/", calls.call_rename, name="call_rename"),
     path("calls/<uuid:uuid>/delete/", calls.call_delete, name="call_delete"),
+    path("calls/<uuid:uuid>/hold/", calls.call_hold, name="call_hold"),
     # A transcribed call: its analysis, speakers, lines and exports.
     path("calls/<uuid:uuid>/insights/", analysis.call_insights, name="call_insights"),
     path("calls/<uuid:uuid>/transcript/", transcript.call_transcript, name="call_transcript"),
@@ -49,16 +51,36 @@ urlpatterns = [
     path("calls/<uuid:uuid>/export/<str:format>/", export.call_export, name="call_export"),
     path("search/", search.search, name="search"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("teams/", teams.team_list, name="team_list"),
     path("teams/switch/", teams.team_switch, name="team_switch"),
     path("teams/<slug:slug>/", teams.team_detail, name="team_detail"),
-    path("teams/<slug:slug>/members/", teams.member_add, name="member_add"),
+    path("teams/<slug:slug>/rename/", teams.team_rename, name="team_rename"),
+    path("teams/<slug:slug>/invitations/", invitations.invitation_create, name="invitation_create"),
+    path(
+        "teams/<slug:slug>/invitations/<int:invitation_id>/resend/",
+        invitations.invitation_resend,
+        name="invitation_resend",
+    ),
+    path(
+        "teams/<slug:slug>/invitations/<int:invitation_id>/revoke/",
+        invitations.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:token>/", invitations.invitation_accept, name="invitation_accept"),
     path(
         "teams/<slug:slug>/members/<int:membership_id>/remove/",
         teams.member_remove,
         name="member_remove",
     ),
+    path(
+        "teams/<slug:slug>/members/<int:membership_id>/role/",
+        teams.member_role,
+        name="member_role",
+    ),
     path("teams/<slug:slug>/recording/", speakers.team_recording, name="team_recording"),
     path("teams/<slug:slug>/vocabulary/", teams.team_vocabulary, name="team_vocabulary"),
+    path("teams/<slug:slug>/retention/", teams.team_retention, name="team_retention"),
+    path("teams/<slug:slug>/export/", export.team_export, name="team_export"),
     path("teams/<slug:slug>/trackers/", trackers.tracker_list, name="tracker_list"),
     path(
         "teams/<slug:slug>/trackers/<int:tracker_id>/", trackers.tracker_edit, name="tracker_edit"

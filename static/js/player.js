@@ -2,7 +2,7 @@
 // is highlighted and kept in view. Works on transcripts swapped in later by htmx too.
 //
 // Moments elsewhere on the page seek as well: a bar or tracker mark of the timeline (they
-// carry data-start, like the lines), and links to "#t=<seconds>" (questions, tracker hits,
+// carry data-start, like the lines) or the track between them, and links to "#t=<seconds>" (questions, tracker hits,
 // the longest monologue). Opening the page at "#t=<seconds>", as search results do, starts the
 // player there.
 (function () {
@@ -26,6 +26,15 @@
       event.preventDefault();
       seek(secondsInHash(link.getAttribute("href")), true);
       history.replaceState(null, "", link.getAttribute("href"));
+      return;
+    }
+    // Between the bars of the timeline: play from the time under the pointer.
+    const track = event.target.closest(".timeline-track");
+    if (track && !event.target.closest("[data-start]")) {
+      const box = track.getBoundingClientRect();
+      const timeline = document.getElementById("timeline");
+      const duration = parseFloat(timeline && timeline.dataset.duration) || player.duration;
+      if (box.width && duration) seek(duration * (event.clientX - box.left) / box.width, true);
       return;
     }
     const segment = event.target.closest("[data-start]");

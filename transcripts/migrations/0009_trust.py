@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('transcripts', '0005_speakers_analytics_trackers'),
+        ('transcripts', '0008_teamui'),
     ]
 
     operations = [

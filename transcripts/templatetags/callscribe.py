@@ -2,6 +2,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from transcripts import exports
 from transcripts.confidence import marked_pieces
 from transcripts.selectors import term_patterns
 
@@ -10,13 +11,11 @@ register = template.Library()
 
 @register.filter
 def clock(seconds: float | None) -> str:
-    """Seconds as a clock reading: 75 -> "1:15", 3725 -> "1:02:05"."""
+    """Seconds as the one clock reading used everywhere (pages, admin, exports):
+    75 -> "01:15", 3725 -> "1:02:05"."""
     if seconds is None:
         return "–"
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return exports.clock(seconds)
 
 
 @register.filter

@@ -21,11 +21,11 @@ def transcript_context(request: HttpRequest, call: Call) -> dict:
     """
     if call.status != Call.Status.DONE:
         return {}
-    services.call_ensure_analytics(call)
+    updating = services.call_request_analytics(call)
     segments = list(call.segments.all())
     return {
         **search_context(request, segments),
-        **insights_context(call, segments),
+        **insights_context(call, segments, updating=updating),
         "export_formats": list(EXPORT_FORMATS),
     }
 
@@ -43,10 +43,12 @@ def search_context(request: HttpRequest, segments: list) -> dict:
     }
 
 
-def insights_context(call: Call, segments: list) -> dict:
+def insights_context(call: Call, segments: list, *, updating: bool = False) -> dict:
     analytics = call.analytics or {}
     return {
         "analytics": analytics,
+        # The figures shown are the last ones; a worker is computing new ones.
+        "analytics_updating": updating,
         "timeline": insights.timeline(call, segments, analytics),
         "speaker_stats": insights.speaker_stats(call, analytics),
         "best_rep_share": selectors.BEST_REP_TALK_SHARE,
@@ -55,10 +57,12 @@ def insights_context(call: Call, segments: list) -> dict:
 
 @require_GET
 def call_insights(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    """The timeline and analytics panel alone: htmx reloads them after a correction."""
+    """The timeline and analytics panel alone: htmx reloads them after a correction, and polls
+    while a worker updates them."""
     call = selectors.call_for_user(request.user, uuid)
     if call.status != Call.Status.DONE:
         return HttpResponse(status=204)
-    services.call_ensure_analytics(call)
-    context = {"call": call, **insights_context(call, list(call.segments.all()))}
+    updating = services.call_request_analytics(call)
+    segments = list(call.segments.all())
+    context = {"call": call, **insights_context(call, segments, updating=updating)}
     return render(request, "transcripts/_insights.html", context)

@@ -5,7 +5,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -98,6 +98,7 @@ def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
     context = {
         "call": call,
         "can_change": call.can_change(request.user),
+        "can_hold": request.user.is_staff or call.team.is_manager(request.user),
         **transcript_context(request, call),
     }
     return render(request, "transcripts/call_detail.html", context)
@@ -107,7 +108,11 @@ def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
 def call_progress(request: HttpRequest, uuid: UUID) -> HttpResponse:
     """The call's status fragment, polled by the call page until the call is finished."""
     call = selectors.call_for_user(request.user, uuid)
-    context = {"call": call, **transcript_context(request, call)}
+    context = {
+        "call": call,
+        "can_change": call.can_change(request.user),
+        **transcript_context(request, call),
+    }
     response = render(request, "transcripts/_call_status.html", context)
     return _stop_polling_when_finished(call, response)
 
@@ -132,12 +137,22 @@ def _stop_polling_when_finished(call, response: HttpResponse) -> HttpResponse:
 @require_GET
 def call_audio(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = selectors.call_for_user(request.user, uuid)
+    if not call.has_audio:
+        raise Http404("The recording was deleted under the team's retention rules.")
     return serve_audio(request, call)
+
+
+def _call_changeable_by(request: HttpRequest, uuid: UUID):
+    call = selectors.call_for_user(request.user, uuid)
+    if not call.can_change(request.user):
+        raise PermissionDenied("Only the person who uploaded this call or a manager can do that.")
+    return call
 
 
 @require_POST
 def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    call = selectors.call_for_user(request.user, uuid)
+    # It discards the transcript and any corrections people made: not every member's call.
+    call = _call_changeable_by(request, uuid)
     if not call.is_finished:
         messages.error(request, "This call is still being transcribed: cancel it first.")
     elif services.work_on_call(call) and request.POST.get("confirmed") != "yes":
@@ -152,26 +167,19 @@ def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
 @require_GET
 def call_retranscribe_confirm(request: HttpRequest, uuid: UUID) -> HttpResponse:
     """What "Transcribe again" does to a call people have worked on, before it is done."""
-    call = selectors.call_for_user(request.user, uuid)
+    call = _call_changeable_by(request, uuid)
     context = {"call": call, "work": services.work_on_call(call)}
     return render(request, "transcripts/call_retranscribe.html", context)
 
 
 @require_POST
 def call_cancel(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    call = selectors.call_for_user(request.user, uuid)
+    call = _call_changeable_by(request, uuid)
     if call.cancel():
         messages.success(request, "Transcription cancelled.")
     else:
         messages.error(request, "This call has already finished.")
     return redirect(call)
-
-
-def _call_changeable_by(request: HttpRequest, uuid: UUID):
-    call = selectors.call_for_user(request.user, uuid)
-    if not call.can_change(request.user):
-        raise PermissionDenied("Only the person who uploaded this call or a manager can do that.")
-    return call
 
 
 @require_POST
@@ -192,3 +200,19 @@ def call_delete(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call.delete()
     messages.success(request, f"“{title}” and its recording were deleted.")
     return redirect("transcripts:call_list")
+
+
+@require_POST
+def call_hold(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    """Place or lift a hold: a held call is never deleted by the retention rules. Managers
+    only, since a hold overrides the team's rules."""
+    call = selectors.call_for_user(request.user, uuid)
+    if not (request.user.is_staff or call.team.is_manager(request.user)):
+        raise PermissionDenied("Only the team's managers can place a hold on a call.")
+    held = request.POST.get("hold") == "1"
+    call.set_retention_hold(held)
+    if held:
+        messages.success(request, "This call is on hold: the retention rules will not delete it.")
+    else:
+        messages.success(request, "Hold lifted: the team's retention rules apply again.")
+    return redirect(call)

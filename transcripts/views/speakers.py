@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from .. import selectors
 from ..forms import SpeakerNamesForm, TeamRecordingForm
 from ..speakers import CUSTOMER, REP
+from .teams import team_managed_by
 
 
 @require_POST
@@ -50,9 +51,7 @@ def call_swap_speakers(request: HttpRequest, uuid: UUID) -> HttpResponse:
 def team_recording(request: HttpRequest, slug: str) -> HttpResponse:
     """Which channel the team's dialer records the rep on. Managers only: it changes how every
     new call is labelled."""
-    team = selectors.team_for_user(request.user, slug)
-    if not team.is_manager(request.user):
-        raise PermissionDenied("Only the team's managers can change this.")
+    team = team_managed_by(request, slug)
     form = TeamRecordingForm(request.POST, instance=team)
     if form.is_valid():
         form.save()

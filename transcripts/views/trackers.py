@@ -1,4 +1,5 @@
-"""A team's keyword trackers: the phrases every call is searched for. Any member manages them."""
+"""A team's keyword trackers: the phrases every call is searched for. Every member sees them;
+only managers change them, because a change rewrites the hits of all the team's past calls."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import selectors, services
 from ..forms import TrackerForm
+from .teams import team_managed_by
 
 CHANGED = "Past calls are being searched for the change; it shows on each call within minutes."
 
@@ -18,6 +20,9 @@ CHANGED = "Past calls are being searched for the change; it shows on each call w
 def tracker_list(request: HttpRequest, slug: str) -> HttpResponse:
     """The team's trackers, and a form for a new one."""
     team = selectors.team_for_user(request.user, slug)
+    is_manager = team.is_manager(request.user)
+    if request.method == "POST":
+        team_managed_by(request, slug)
     form = TrackerForm(request.POST or None, team=team)
     if request.method == "POST" and form.is_valid():
         tracker = form.save(commit=False)
@@ -25,7 +30,12 @@ def tracker_list(request: HttpRequest, slug: str) -> HttpResponse:
         services.tracker_save(tracker=tracker)
         messages.success(request, f"Tracker “{tracker.name}” added. {CHANGED}")
         return redirect("transcripts:tracker_list", slug=team.slug)
-    context = {"team": team, "trackers": team.trackers.all(), "form": form}
+    context = {
+        "team": team,
+        "trackers": team.trackers.all(),
+        "form": form if is_manager else None,
+        "is_manager": is_manager,
+    }
     return render(
         request, "transcripts/tracker_list.html", context, status=400 if form.errors else 200
     )
@@ -33,7 +43,7 @@ def tracker_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def tracker_edit(request: HttpRequest, slug: str, tracker_id: int) -> HttpResponse:
-    team = selectors.team_for_user(request.user, slug)
+    team = team_managed_by(request, slug)
     tracker = selectors.tracker_of_team(team, tracker_id)
     form = TrackerForm(request.POST or None, instance=tracker, team=team)
     if request.method == "POST" and form.is_valid():
@@ -48,7 +58,7 @@ def tracker_edit(request: HttpRequest, slug: str, tracker_id: int) -> HttpRespon
 
 @require_POST
 def tracker_delete(request: HttpRequest, slug: str, tracker_id: int) -> HttpResponse:
-    team = selectors.team_for_user(request.user, slug)
+    team = team_managed_by(request, slug)
     tracker = selectors.tracker_of_team(team, tracker_id)
     services.tracker_delete(tracker=tracker)
     messages.success(request, f"Tracker “{tracker.name}” deleted.")

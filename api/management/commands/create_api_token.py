@@ -1,0 +1,19 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from api.models import ApiToken
+
+
+class Command(BaseCommand):
+    help = "Make a personal API token for USER and print it (only once: just its hash is kept)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--name", default="API token", help="What the token is for.")
+
+    def handle(self, *args, username: str, name: str, **options):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user is called {username!r}.")
+        _token, secret = ApiToken.issue(user, name)
+        self.stdout.write(secret)

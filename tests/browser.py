@@ -1,0 +1,70 @@
+"""What every browser test checks on the pages it opens: axe-core's accessibility rules
+(WCAG 2.2 AA) and, on a phone's width, that the page never scrolls sideways."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Installed by `make test-js` (npm ci, the version package-lock.json pins).
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def install_axe(context) -> None:
+    """Load axe-core into every page of `context`. An init script is injected by the browser
+    itself, so the site's Content-Security-Policy (scripts from 'self' only) does not stop it."""
+    assert AXE.exists(), "axe-core is missing: run `make test-js` (npm ci)"
+    context.add_init_script(path=str(AXE))
+
+
+def serious_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    return page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {
+                runOnly: { type: "tag", values: tags },
+                resultTypes: ["violations"],
+            });
+            return result.violations
+                .filter(v => v.impact === "serious" || v.impact === "critical")
+                .map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                             nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ")) }));
+        }""",
+        AXE_TAGS,
+    )
+
+
+def assert_accessible(page) -> None:
+    violations = serious_violations(page)
+    assert not violations, f"{page.url}: {violations}"
+
+
+def sideways_overflow(page) -> int:
+    """How many pixels the page is wider than the window (0: no horizontal scroll)."""
+    return page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+
+
+def overflowing_elements(page) -> list[str]:
+    """The elements that reach past the window's right edge, for a failure's message."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll("body *"))
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .slice(0, 8)
+            .map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                      + (e.className && e.className.baseVal === undefined && e.className
+                         ? "." + e.className.split(" ").join(".") : ""))"""
+    )
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # From the top: the player sticks to the top of the window, and a full-page shot of a
+    # scrolled page would draw it halfway down.
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
