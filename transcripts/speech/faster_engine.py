@@ -44,6 +44,11 @@ HOLE_CONTEXT_SECONDS = 0.5
 PROMPT_WORDS = 40
 # The larger model a hole that tiny.en could not hear is tried with, where weights are installed.
 FALLBACK_MODEL = "base"
+# Each model decodes again at most this share of a group's speech: real holes are a few seconds
+# in minutes (4 holes, 18 s in 20 minutes on call_20min); more means audio no model reads.
+HOLE_BUDGET_SHARE = 0.25
+# Whisper's own threshold: a decoding more likely silence than speech (its no_speech_prob).
+NO_SPEECH_THRESHOLD = 0.6
 
 
 # Beam 5 with batched VAD: the best word error rate measured on the 20-minute call; greedy is
@@ -241,14 +246,30 @@ class FasterWhisperEngine(Engine):
         that stayed empty.
 
         First with this model, alone, with timestamps and temperature fallback, prompted with
-        the words before the hole; then with the larger fallback model, where installed.
+        the words before the hole; then with the larger fallback model, where installed, for
+        the holes this model did not judge silent. Each model decodes at most
+        HOLE_BUDGET_SHARE of the speech again: on audio the batched pass cannot read at all
+        (noise the VAD takes for speech), the rest is reported unheard instead of costing the
+        call's time twice over.
         """
+        budget = HOLE_BUDGET_SHARE * sum(span.seconds for span in speech)
         holes = find_holes(speech, _word_times(segments))
-        for model in (self.model, self.fallback() if holes else None):
-            if model is None or not holes:
+        silent: set[Span] = set()
+        for model in (lambda: self.model, self.fallback):
+            holes_to_try = [hole for hole in holes if hole not in silent]
+            # The larger model is loaded only when a hole survives with speech in it.
+            decoder = model() if holes_to_try else None
+            if decoder is None:
                 continue
-            for hole in holes:
-                segments += self._decode_hole(model, audio, hole, segments, options)
+            spent = 0.0
+            for hole in holes_to_try:
+                if spent + hole.seconds > budget:
+                    break
+                spent += hole.seconds
+                found, heard_nothing = self._decode_hole(decoder, audio, hole, segments, options)
+                segments += found
+                if heard_nothing:
+                    silent.add(hole)
             holes = find_holes(speech, _word_times(segments))
         return segments, holes
 
@@ -259,9 +280,11 @@ class FasterWhisperEngine(Engine):
         hole: Span,
         segments: list[Segment],
         options: DecodeOptions,
-    ) -> list[Segment]:
+    ) -> tuple[list[Segment], bool]:
         """Segments heard in `hole`: only words whose middle falls inside it, so no word that is
-        already in the transcript comes twice."""
+        already in the transcript comes twice. True with them where the model heard nothing
+        there: Whisper's no-speech verdict (it then yields no segment), or only segments it
+        judged more likely silence than speech."""
         start = max(0.0, hole.start - HOLE_CONTEXT_SECONDS)
         end = min(len(audio) / SAMPLE_RATE, hole.end + HOLE_CONTEXT_SECONDS)
         before = sorted(
@@ -289,7 +312,10 @@ class FasterWhisperEngine(Engine):
             **arguments,
         )
         found = []
+        heard_nothing = True
         for segment in map(_segment, raw):
+            if segment is not None and segment.no_speech_prob < NO_SPEECH_THRESHOLD:
+                heard_nothing = False
             # Even the last temperature can fail ("ing ing ing"): better unheard than invented.
             if segment is None or _failed(segment):
                 continue
@@ -307,7 +333,7 @@ class FasterWhisperEngine(Engine):
                         words=words,
                     )
                 )
-        return found
+        return found, heard_nothing
 
 
 def _segment(segment) -> Segment | None:
