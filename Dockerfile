@@ -9,8 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY requirements.txt .
-# torch is pinned to its CPU build: the default index would pull several GB of CUDA packages.
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
+# The runtime lock only (no test tools), every file checked against its hash. torch is pinned to
+# its CPU build: the default index would pull several GB of CUDA packages.
+RUN pip install --require-hashes --extra-index-url https://download.pytorch.org/whl/cpu \
+    -r requirements.txt
 
 COPY . .
 RUN DJANGO_SETTINGS_MODULE=callscribe.settings python manage.py collectstatic --noinput \

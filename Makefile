@@ -14,16 +14,28 @@ export DJANGO_SETTINGS_MODULE := callscribe.settings
 TEST_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver npm
 TEST_COMMANDS := espeak-ng sox ffmpeg chromium npm
 
-.PHONY: run test lint format venv test-packages test-js clean
+# The locks pin every package with its hashes (`make lock` refreshes them from the .in files).
+# torch is the CPU build, 2.13.0+cpu: where pip cannot find it already, add its index with
+# make PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_ARGS ?=
+LOCK := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+.PHONY: run test lint format venv lock test-packages test-js clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet $(PIP_ARGS) --require-hashes -r requirements-dev.txt
 	touch $@
+
+# Runtime first: the development lock is constrained to the runtime one's versions.
+lock:
+	test -x $(VENV)/bin/pip-compile || $(PY) -m pip install --quiet pip-tools
+	$(LOCK) --upgrade --output-file requirements.txt requirements.in
+	$(LOCK) --upgrade --output-file requirements-dev.txt requirements-dev.in
 
 $(DATA_DIR)/admin-password:
 	@mkdir -p $(DATA_DIR)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench import corpus, run
+from bench.configs import TINY, Config
+from bench.report import markdown_table
 
 SECTION = "\n## Completeness on the hard corpus"
 # Every clip, the default against sequential beam 5 (issue 11's targets).
@@ -62,18 +65,18 @@ def reference_speech(clip: corpus.Clip) -> list[tuple[float, float]]:
 
 
 # The configurations compared: the product's defaults, and the sequential decoder it must match.
-DEFAULT = run.Config(
+DEFAULT = Config(
     "faster-tiny.en-default",
     "faster",
-    run.TINY,
+    TINY,
     "int8, VAD, batched, beam 5, holes decoded again (the engine's defaults)",
     (),
     default=True,
 )
-SEQUENTIAL = run.Config(
+SEQUENTIAL = Config(
     "faster-tiny.en-sequential-beam5",
     "faster",
-    run.TINY,
+    TINY,
     "int8, no VAD, sequential, beam 5 + fallback, conditioned on previous text",
     (),
     options={"vad": False, "beam_size": 5, "condition_on_previous_text": True},
@@ -94,14 +97,15 @@ class ClipResult:
     unheard: int = 0
 
 
-def run_clip(config: run.Config, clip: corpus.Clip, model_dir: Path) -> ClipResult:
+def run_clip(config: Config, clip: corpus.Clip, model_dir: Path) -> ClipResult:
     from transcripts.speech.wer import word_error_rate
 
+    settings = {**asdict(config), "clips": [clip.name]}
     job = {
         "kind": "single",
-        "config": {**run.asdict(config), "clips": [clip.name]},
+        "config": settings,
+        "setup": run.transcription_setup(settings, model_dir),
         "clips": [run.clip_payload(clip)],
-        "model_dir": str(model_dir),
     }
     with run.OtherLoad() as meter:
         call = run.spawn_child(job)["calls"][0]
@@ -176,7 +180,7 @@ def render(results: list[tuple[ClipResult, ClipResult]], clips: dict[str, corpus
         "between two consecutive output words; unheard spans are the engine's own count of "
         "speech it could not decode even the second time.",
         "",
-        run.markdown_table(HEADER, rows),
+        markdown_table(HEADER, rows),
         "",
         "\n".join(listed),
         "",
@@ -201,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus-dir", type=Path, default=Path("data/bench"))
     parser.add_argument("--model-dir", type=Path, default=Path("data/models"))
     args = parser.parse_args(argv)
+    # The configurations start from the deployment's settings (transcripts/transcription.py).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callscribe.settings")
     names = tuple(args.clips.split(","))
     clips = corpus.ensure_clips(args.corpus_dir, names)
     model_dir = args.model_dir.resolve()

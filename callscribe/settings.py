@@ -184,6 +184,8 @@ CACHES = {
         "LOCATION": "callscribe_cache",
     },
 }
+# Not verbose: otherwise every management command and worker start logs "AXES: BEGIN ...".
+AXES_VERBOSE = False
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -333,7 +335,8 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Transcription --------------------------------------------------------------------------
 WHISPER_MODEL = os.environ.get("WHISPER_MODEL", "tiny.en")
-# auto: CUDA with fp16 when a GPU is present, else CPU with fp32.
+# auto: CUDA (float16) when a GPU is present, else the CPU (int8 with faster-whisper, float32
+# with openai-whisper).
 WHISPER_DEVICE = os.environ.get("WHISPER_DEVICE", "auto")
 WHISPER_ENGINE = os.environ.get("WHISPER_ENGINE", "auto")
 # 0: each engine's measured default (faster-whisper beam 5, openai-whisper greedy).

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import pytest
-
 from transcripts.analytics import (
     FILLERS,
     analyse,
@@ -16,7 +14,6 @@ from transcripts.analytics import (
     questions,
     silence,
     talk_time,
-    timeline,
     tracker_hits,
     words_per_minute,
 )
@@ -463,26 +460,3 @@ def test_speakers_are_listed_in_order_of_first_appearance():
     call = [Seg(5, 6, "b", "Customer"), Seg(0, 1, "a", "Rep"), Seg(7, 8, "c", "Customer")]
 
     assert [s["name"] for s in analyse(call, 8)["speakers"]] == ["Customer", "Rep"]
-
-
-# --- Timeline ---------------------------------------------------------------------------------
-
-
-def test_timeline_merges_bars_closer_than_a_pixel_and_keeps_tiny_ones_visible():
-    call = [
-        Seg(0, 10, "a", "Rep"),
-        Seg(10.2, 20, "b", "Rep"),  # 0.2 s later: under one 0.5 s pixel, so the same bar
-        Seg(50, 50.1, "c", "Customer"),  # a fifth of a pixel, drawn one pixel wide
-        Seg(90, 100, "d", "Rep"),
-    ]
-
-    assert timeline(call, 100, 200) == [
-        {"speaker": "Rep", "row": 0, "x": 0.0, "width": 40.0, "start": 0.0, "end": 20.0},
-        {"speaker": "Rep", "row": 0, "x": 180.0, "width": 20.0, "start": 90.0, "end": 100.0},
-        {"speaker": "Customer", "row": 1, "x": 100.0, "width": 1.0, "start": 50.0, "end": 50.1},
-    ]
-
-
-@pytest.mark.parametrize("duration, width", [(0, 200), (100, 0)])
-def test_timeline_is_empty_when_there_is_nothing_to_draw(duration, width):
-    assert timeline([], duration, width) == []

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import corpus, run
+from bench import configs, corpus, report, run, targets
+from bench.rows import Row
 from transcripts.speech import audio
 from transcripts.speech.base import SAMPLE_RATE
 
@@ -55,7 +56,7 @@ def test_prices_are_written_as_they_are_spoken():
 @pytest.mark.slow
 def test_one_configuration_gives_a_row_with_speed_wer_and_memory(short_clip, tmp_path):
     # The same clip twice in one process: the second call must find the model loaded.
-    config = run.batched(8, (short_clip.name, short_clip.name))
+    config = configs.batched(8, (short_clip.name, short_clip.name))
     rows = run.run_config(
         config,
         {short_clip.name: short_clip},
@@ -71,19 +72,19 @@ def test_one_configuration_gives_a_row_with_speed_wer_and_memory(short_clip, tmp
     assert first.wer < 0.2
     assert 50 < first.peak_rss_mb < 4096
     assert first.load_seconds > 0
-    assert second.load_seconds < run.WARM_LOAD_SECONDS
+    assert second.load_seconds < targets.WARM_LOAD_SECONDS
     assert (tmp_path / "hypotheses" / f"{config.name}__call_20s.txt").read_text().strip()
 
-    table = run.console_table(rows, []).splitlines()
+    table = report.console_table(rows, []).splitlines()
     assert table[0].startswith("| config | engine | model |")
     cells = [cell.strip() for cell in table[2].strip("|").split("|")]
-    assert len(cells) == len(run.RESULT_HEADER)
+    assert len(cells) == len(report.RESULT_HEADER)
     assert cells[4] == "call_20s"
     assert float(cells[6]) == pytest.approx(first.speed, abs=0.05)
     assert float(cells[7]) == pytest.approx(first.wer * 100, abs=0.05)
 
 
-def row(config: str, clip: str, speed: float, wer: float, **changes) -> run.Row:
+def row(config: str, clip: str, speed: float, wer: float, **changes) -> Row:
     values = dict(
         engine=config.split("-")[0],
         model="tiny.en",
@@ -95,30 +96,30 @@ def row(config: str, clip: str, speed: float, wer: float, **changes) -> run.Row:
         runs=1,
     )
     values.update(changes)
-    return run.Row(config=config, clip=clip, speed=speed, wer=wer, **values)
+    return Row(config=config, clip=clip, speed=speed, wer=wer, **values)
 
 
 def test_targets_compare_the_default_with_openai_beam_5():
     rows = [
-        row("faster-tiny.en-b8", run.LONG, 45.0, 0.125, default=True),
-        row("openai-tiny.en-beam5", run.LONG, 6.0, 0.12),
-        row("openai-tiny.en-nofallback", run.LONG, 12.0, 0.13),
-        row("faster-tiny.en-b8", run.TWO_HOURS, 50.0, 0.13, peak_rss_mb=1700.0, default=True),
-        row("faster-tiny.en-b8", run.PHONE, 50.0, 0.4, load_seconds=0.0, call_index=1),
+        row("faster-tiny.en-b8", configs.LONG, 45.0, 0.125, default=True),
+        row("openai-tiny.en-beam5", configs.LONG, 6.0, 0.12),
+        row("openai-tiny.en-nofallback", configs.LONG, 12.0, 0.13),
+        row("faster-tiny.en-b8", configs.TWO_HOURS, 50.0, 0.13, peak_rss_mb=1700.0, default=True),
+        row("faster-tiny.en-b8", configs.PHONE, 50.0, 0.4, load_seconds=0.0, call_index=1),
     ]
-    speed, openai_speed, memory, warm = (t.status for t in run.evaluate_targets(rows))
+    speed, openai_speed, memory, warm = (t.status for t in targets.evaluate_targets(rows))
     assert (speed, openai_speed, memory, warm) == ("pass", "pass", "FAIL", "pass")
 
     rows[0].wer = 0.14  # more than a point worse than beam 5
-    assert run.evaluate_targets(rows)[0].status == "FAIL"
-    assert run.evaluate_targets(rows[:1])[0].status == "not measured"
+    assert targets.evaluate_targets(rows)[0].status == "FAIL"
+    assert targets.evaluate_targets(rows[:1])[0].status == "not measured"
 
 
 def test_only_selects_by_name_and_first_clip():
-    configs = run.full_configs()
-    assert {c.label for c in run.select(configs, "openai-*:call_20min")} == {
+    every = configs.full_configs()
+    assert {c.label for c in configs.select(every, "openai-*:call_20min")} == {
         "openai-tiny.en-greedy:call_20min",
         "openai-tiny.en-nofallback:call_20min",
         "openai-tiny.en-beam5:call_20min",
     }
-    assert all("base" in c.name for c in run.select(configs, "base"))
+    assert all("base" in c.name for c in configs.select(every, "base"))

@@ -383,8 +383,8 @@ def test_a_rep_reviews_a_dual_channel_call_from_upload_to_dashboard(
     name, txt = download(page, "#export-txt")
     assert name.endswith(".txt")
     transcript = txt.read_text()
-    assert transcript.startswith("Discovery call with Sarah Lee\nDuration: 00:48\n")
-    assert re.search(r"^\[00:\d\d\] Sarah Lee: ", transcript, re.M), transcript
+    assert transcript.startswith("Discovery call with Sarah Lee\nDuration: 0:48\n")
+    assert re.search(r"^\[0:\d\d\] Sarah Lee: ", transcript, re.M), transcript
 
     name, docx = download(page, "#export-docx")
     assert name.endswith(".docx")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from transcripts.speech import weights
+from transcripts.speech import ct2_to_openai, weights
 from transcripts.speech.audio import decode
 from transcripts.speech.base import TranscriptionError
 from transcripts.speech.wer import word_error_rate
@@ -60,7 +60,7 @@ def transcribe_text(model, samples: np.ndarray) -> str:
 
 
 def test_it_reads_the_variables_of_the_packaged_tiny_en(tiny_ct2_dir: Path) -> None:
-    ct2 = weights.read_ct2_model(tiny_ct2_dir / "model.bin")
+    ct2 = ct2_to_openai.read_ct2_model(tiny_ct2_dir / "model.bin")
 
     assert (ct2.spec, ct2.revision) == ("WhisperSpec", 3)
     assert ct2["encoder/conv1/weight"].shape == (384, 80, 3)
@@ -75,7 +75,7 @@ def test_it_reads_the_variables_of_the_packaged_tiny_en(tiny_ct2_dir: Path) -> N
 
 
 def test_it_follows_the_alias_of_the_tied_output_projection(tiny_ct2_dir: Path) -> None:
-    ct2 = weights.read_ct2_model(tiny_ct2_dir / "model.bin")
+    ct2 = ct2_to_openai.read_ct2_model(tiny_ct2_dir / "model.bin")
 
     assert ct2.aliases == {"decoder/projection/weight": "decoder/embeddings/weight"}
     assert ct2["decoder/projection/weight"] is ct2["decoder/embeddings/weight"]
@@ -116,7 +116,7 @@ def test_it_reads_every_dtype_scalars_and_aliases(tmp_path: Path) -> None:
         aliases=[("b/copy", "a/f32")],
     )
 
-    ct2 = weights.read_ct2_model(tmp_path / "model.bin")
+    ct2 = ct2_to_openai.read_ct2_model(tmp_path / "model.bin")
 
     for name in ("a/f32", "a/f16", "a/bf16", "b/copy"):
         np.testing.assert_array_equal(ct2.float32(name), values)
@@ -129,7 +129,7 @@ def test_it_refuses_a_binary_version_it_does_not_know(tmp_path: Path) -> None:
     _write_ct2(tmp_path / "model.bin", [], version=5)
 
     with pytest.raises(ValueError, match="version 5"):
-        weights.read_ct2_model(tmp_path / "model.bin")
+        ct2_to_openai.read_ct2_model(tmp_path / "model.bin")
 
 
 # --- Converting tiny.en -----------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_it_assembles_base_from_its_two_parts(model_dir: Path, base_ct2_dir: Pat
     }
     assert [p.name for p in base_ct2_dir.parent.iterdir()] == ["base"], "temporary dir left"
     assert base_ct2_dir.stat().st_mode & 0o055 == 0o055, "other users must be able to read it"
-    assert weights.read_ct2_model(base_ct2_dir / "model.bin").scalar("decoder/num_heads") == 8
+    assert ct2_to_openai.read_ct2_model(base_ct2_dir / "model.bin").scalar("decoder/num_heads") == 8
 
 
 def test_it_assembles_base_only_once(model_dir: Path, base_ct2_dir: Path) -> None:
@@ -284,7 +284,7 @@ def test_it_assembles_base_whole_when_workers_race(tmp_path: Path) -> None:
 
     assert paths == [tmp_path / "ct2" / "base"] * 3
     assert [p.name for p in (tmp_path / "ct2").iterdir()] == ["base"]
-    assert weights.read_ct2_model(paths[0] / "model.bin").scalar("encoder/num_heads") == 8
+    assert ct2_to_openai.read_ct2_model(paths[0] / "model.bin").scalar("encoder/num_heads") == 8
 
 
 def test_it_rebuilds_a_base_dir_left_incomplete(tmp_path: Path) -> None:

@@ -173,8 +173,8 @@ def test_txt_has_the_title_then_one_line_per_speaker_turn():
         "Acme follow-up\n"
         "Duration: 1:02:11\n"
         "\n"
-        "[00:00] Rep: Hi Sarah, thanks for joining. How is the quarter going?\n"
-        "[00:06] Customer: Busy, but good. Is there a discount?\n"
+        "[0:00] Rep: Hi Sarah, thanks for joining. How is the quarter going?\n"
+        "[0:06] Customer: Busy, but good. Is there a discount?\n"
         "[1:02:05] Rep: Yes: 10% <for> annual & monthly.\n"
     )
 
@@ -184,7 +184,7 @@ def test_txt_of_an_unlabelled_transcript_has_one_line_per_segment():
 
     lines = to_txt(call, title="T", duration=4, analytics=None).splitlines()
 
-    assert lines[3:] == ["[00:00] One.", "[00:02] Two."]
+    assert lines[3:] == ["[0:00] One.", "[0:02] Two."]
 
 
 def test_txt_ends_with_a_summary_when_analytics_are_given():
@@ -282,8 +282,8 @@ def test_docx_opens_with_the_title_heading_and_a_paragraph_per_turn():
     assert document.core_properties.title == TITLE
     assert document.core_properties.author == "callscribe"
     turns = [p for p in paragraphs if p.runs and p.runs[0].bold]
-    assert [p.runs[0].text for p in turns] == ["[00:00] Rep", "[00:06] Customer", "[1:02:05] Rep"]
-    assert turns[0].text == "[00:00] Rep\nHi Sarah, thanks for joining. How is the quarter going?"
+    assert [p.runs[0].text for p in turns] == ["[0:00] Rep", "[0:06] Customer", "[1:02:05] Rep"]
+    assert turns[0].text == "[0:00] Rep\nHi Sarah, thanks for joining. How is the quarter going?"
     assert turns[1].text.endswith("Busy, but good. Is there a discount?")
 
 
@@ -302,7 +302,7 @@ def test_docx_survives_characters_that_xml_forbids():
 
     document = open_docx(to_docx(call, title="T\x01", duration=1, analytics=None))
 
-    assert document.paragraphs[-1].text == "[00:00] Rep\nBad chars"
+    assert document.paragraphs[-1].text == "[0:00] Rep\nBad chars"
 
 
 # --- Formats table ----------------------------------------------------------------------------

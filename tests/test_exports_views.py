@@ -102,7 +102,7 @@ def test_docx_opens_in_python_docx(client_for, alice, dual_call):
     document = Document(io.BytesIO(content))
     text = "\n".join(p.text for p in document.paragraphs)
     assert document.core_properties.title == "Discovery call with Initech"
-    assert "[00:00] Rep\nHi Sarah, thanks for taking my call." in text
+    assert "[0:00] Rep\nHi Sarah, thanks for taking my call." in text
     assert "Summary" in text and "Talk time: Rep 63%" in text
 
 
@@ -110,7 +110,7 @@ def test_renamed_speakers_are_named_in_every_export(client_for, alice, dual_call
     dual_call.rename_speakers({"Rep": "Dana", "Customer": "Sarah Lee"})
     client = client_for(alice)
     txt = download(client, dual_call, "txt").content.decode()
-    assert "[00:03] Sarah Lee: Sure, happy to talk." in txt
+    assert "[0:03] Sarah Lee: Sure, happy to talk." in txt
     assert "Talk time: Dana 63%" in txt
     assert "Customer" not in txt and "Rep:" not in txt
     assert "Sarah Lee: Sure, happy to talk." in download(client, dual_call, "srt").content.decode()
@@ -119,7 +119,7 @@ def test_renamed_speakers_are_named_in_every_export(client_for, alice, dual_call
     assert data["speakers"] == ["Dana", "Sarah Lee"]
     assert {h["speaker"] for h in data["analytics"]["tracker_hits"]} == {"Dana", "Sarah Lee"}
     document = Document(io.BytesIO(download(client, dual_call, "docx").content))
-    assert any(p.text.startswith("[00:03] Sarah Lee") for p in document.paragraphs)
+    assert any(p.text.startswith("[0:03] Sarah Lee") for p in document.paragraphs)
 
 
 def test_corrections_are_in_the_exports(client_for, alice, dual_call):

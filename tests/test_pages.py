@@ -1,7 +1,10 @@
 """The pages people use: the call list, a call's page, and the fragments htmx polls."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from transcripts.models import Call
 
@@ -49,13 +52,15 @@ def test_the_progress_fragment_shows_percent_and_time_left(client_for, alice, ac
     call = make_call(acme)
     call.claim("worker-1")
     call.start_transcribing("worker-1", duration=600.0, resumed_from=0.0)
+    # Half done in ten minutes: about ten minutes left (plus the seconds this test takes).
     Call.objects.filter(pk=call.pk).update(
-        progress=0.45, transcribing_started_at=call.transcribing_started_at.replace(microsecond=0)
+        progress=0.5, transcribing_started_at=timezone.now() - timedelta(minutes=10)
     )
     response = client_for(alice).get(reverse("transcripts:call_progress", args=[call.uuid]))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Transcribing" in body and "45%" in body
+    assert "Transcribing" in body and "50%" in body
+    assert "About 10 min" in body and "left" in body
     assert 'hx-trigger="every 2s"' in body
 
 
@@ -136,6 +141,31 @@ def test_the_admin_call_page_shows_segments(client_for, staff, acme, make_call):
     assert "Pricing starts at forty dollars." in response.content.decode()
 
 
+def test_an_admin_correction_keeps_what_whisper_heard(client_for, staff, acme, make_call):
+    call = make_call(acme, status=Call.Status.DONE)
+    segment = call.segments.create(index=0, start=0.0, end=3.0, text="Pricing starts at forty.")
+    response = client_for(staff).post(
+        f"/admin/transcripts/call/{call.pk}/change/",
+        {
+            "title": "",
+            "team": acme.pk,
+            "uploaded_by": "",
+            "segments-TOTAL_FORMS": "1",
+            "segments-INITIAL_FORMS": "1",
+            "segments-MIN_NUM_FORMS": "0",
+            "segments-MAX_NUM_FORMS": "1000",
+            "segments-0-id": segment.pk,
+            "segments-0-call": call.pk,
+            "segments-0-text": "  Pricing starts at   forty dollars. ",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    segment.refresh_from_db()
+    # The rule of Segment.edit_text: spaces tidied, Whisper's version kept.
+    assert segment.text == "Pricing starts at forty dollars."
+    assert segment.original_text == "Pricing starts at forty."
+
+
 def test_the_admin_action_retranscribes(
     client_for, staff, acme, make_call, django_capture_on_commit_callbacks
 ):
@@ -203,7 +233,7 @@ def test_lengths_read_as_one_clock_everywhere(client_for, alice, acme, make_call
     call = make_call(acme, alice, title="Long call", status=Call.Status.DONE, duration=3725.4)
     make_call(acme, alice, title="Short call", status=Call.Status.DONE, duration=75.2)
     page = client_for(alice).get(reverse("transcripts:call_list")).content.decode()
-    assert ">1:02:05<" in page and ">01:15<" in page
+    assert ">1:02:05<" in page and ">1:15<" in page
     admin = client_for(staff).get(reverse("admin:transcripts_call_changelist")).content.decode()
-    assert "1:02:05" in admin and "01:15" in admin
+    assert "1:02:05" in admin and "1:15" in admin
     assert str(call.duration) not in admin

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from transcripts.speech import audio
-from transcripts.speech.base import DecodeOptions, EngineSpec
+from transcripts.speech.base import SAMPLE_RATE, DecodeOptions, Engine, EngineSpec, Segment
+from transcripts.speech.channels import ChannelReport
 from transcripts.speech.engines import load_engine
-from transcripts.speech.pipeline import transcribe_long
+from transcripts.speech.pipeline import (
+    Position,
+    Recording,
+    Track,
+    transcribe_long,
+    transcribe_recording,
+)
 from transcripts.speech.wer import word_error_rate
 
 
@@ -47,3 +54,90 @@ def test_it_starts_where_it_is_told_to_resume(engine, two_takes, speech_script):
     resumed = list(transcribe_long(engine, two_takes, DecodeOptions(), start=31.7))
     assert resumed[0].start >= 31.7
     assert word_error_rate(speech_script, " ".join(s.text for s in resumed)) < 0.15
+
+
+STEREO = Path(__file__).parent / "fixtures" / "stereo_call.mp3"
+
+
+def test_the_worker_the_command_and_the_benchmark_share_one_pipeline(db, acme, make_call):
+    """A benchmark figure describes production: all three run transcribe_recording, and hear
+    the stereo call the same way (each channel apart, the same lines in the same order)."""
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from bench import child, run
+    from transcripts import tasks, transcription
+    from transcripts.management.commands import transcribe
+    from transcripts.speech import pipeline
+    from transcripts.tasks import transcribe_call
+
+    assert tasks.transcribe_recording is pipeline.transcribe_recording
+    assert transcribe.transcribe_recording is pipeline.transcribe_recording
+
+    call = make_call(acme, path=STEREO)
+    assert transcribe_call(call.pk) == "done"
+    worker = list(call.segments.values_list("channel", "text"))
+    assert {channel for channel, _ in worker} == {0, 1}
+
+    out = StringIO()
+    call_command("transcribe", str(STEREO), format="json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["layout"] == "dual"
+    assert [(s["channel"], s["text"]) for s in result["segments"]] == worker
+
+    spec = transcription.engine_spec()
+    config = {"engine": spec.engine, "model": spec.model, "threads": spec.resolved_threads()}
+    setup = run.transcription_setup(config, spec.model_dir)
+    benchmarked = child.transcribe_call(setup, "engine", {"name": "stereo", "audio": str(STEREO)})
+    assert benchmarked["layout"] == "dual"
+    assert benchmarked["text"].splitlines() == [text for _, text in worker]
+
+
+class Metronome(Engine):
+    """An engine that hears a segment every 2.13 s of any audio it is given, at times that
+    carry floating-point noise as Whisper's do (offsets summed with timestamps): a stand-in
+    for Whisper where only the arithmetic of windows and resumes is under test."""
+
+    name = model_name = device = compute_type = "metronome"
+    window_seconds = 20.0
+
+    def transcribe(self, audio, options, on_progress=None):
+        seconds = len(audio) / SAMPLE_RATE
+        start = 0.07
+        while start + 1.9 <= seconds:
+            yield Segment(start, start + 1.9, f"at {start:.6f} of {seconds:.6f}")
+            start += 2.13
+            if on_progress:
+                on_progress(start)
+
+
+def test_a_recording_resumed_at_any_reported_position_yields_exactly_the_rest():
+    duration = 48.1775625  # the stereo call's length, which made (48.18 + 9.13) - 48.18 inexact
+    samples = np.zeros(int(duration * SAMPLE_RATE), dtype=np.float32)
+    recording = Recording(
+        report=ChannelReport("dual", 1, (0.5, 0.5)),
+        duration=len(samples) / SAMPLE_RATE,
+        tracks=(Track(0, samples), Track(1, samples.copy())),
+    )
+    positions: list[tuple[int, Position]] = []
+    heard: list = []
+
+    def window_done(position: Position) -> None:
+        positions.append((len(heard), position))
+
+    for item in transcribe_recording(
+        recording, Metronome(), DecodeOptions(), on_window_done=window_done
+    ):
+        heard.append(item)
+    assert {channel for channel, _ in heard} == {0, 1}
+    assert [p for _, p in positions if p.seconds == 0] == [Position(1, 0.0), Position(2, 0.0)]
+    assert len(positions) >= 6
+
+    for kept, position in positions:
+        rest = list(
+            transcribe_recording(recording, Metronome(), DecodeOptions(), resume_at=position)
+        )
+        assert heard[:kept] + rest == heard, position
+        assert 0 <= recording.fraction(position) <= 1

@@ -205,8 +205,8 @@ def test_production_settings_pass_the_deploy_check(tmp_path, proxy):
         capture_output=True,
         text=True,
     )
+    # --fail-level WARNING: any warning of the deployment checks fails the command.
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout
 
 
 def test_without_a_secret_key_a_random_one_is_made_once_and_kept(tmp_path):

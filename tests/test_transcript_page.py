@@ -23,7 +23,7 @@ def htmx(client, method: str, url: str, data=None):
 def test_each_line_shows_its_speaker(client_for, alice, dual_call):
     page = page_of(client_for(alice), dual_call)
     assert re.search(
-        r'class="segment rep[^"]*"[^>]*>\s*<button[^>]*>00:00</button>\s*'
+        r'class="segment rep[^"]*"[^>]*>\s*<button[^>]*>0:00</button>\s*'
         r'<span class="speaker">Rep</span>',
         page,
     )

@@ -11,7 +11,7 @@ def test_unheard_speech_is_drawn_on_the_timeline_and_counted(client_for, alice, 
     row = re.search(r'<div class="timeline-row unheard-row".*?</svg>', page, re.S).group(0)
     bars = re.findall(r'<rect class="bar unheard" x="([\d.]+)"[^>]*data-start="([\d.]+)"', row)
     assert bars == [("800.00", "24.000"), ("950.00", "28.500")]
-    assert "Speech heard but not transcribed (Customer), 00:24–00:27" in row
+    assert "Speech heard but not transcribed (Customer), 0:24–0:27" in row
     assert '<dd id="unheard-count" class="unheard-note">2</dd>' in page
     assert "2 stretches of speech could not be transcribed" in page
 
@@ -39,7 +39,23 @@ def test_the_call_stores_what_the_engine_heard_and_forgets_it_on_resume(dual_cal
         "w1", channel=0, speech=[(0.5, 3.0), (5.5, 9.0)], unheard=[(10.0, 13.0)]
     )
     assert not dual_call.record_heard("w2", channel=0, speech=[(20.0, 21.0)], unheard=[])
-    dual_call.forget_heard_after({0: 5.0})
+    dual_call.forget_heard_after(track=0, seconds=5.0)
     dual_call.refresh_from_db()
     assert dual_call.heard_speech == [[0.5, 3.0, 0]]
     assert dual_call.unheard == []
+
+
+def test_a_resumed_run_keeps_what_was_heard_before_its_checkpoint_only(dual_call):
+    # The first channel was done; the second was checkpointed 1 s in.
+    dual_call._update(
+        None,
+        heard_speech=[[0.5, 3.0, 0], [6.0, 8.0, 0], [0.0, 0.8, 1], [1.0, 2.0, 1]],
+        unheard=[[10.0, 13.0, 0], [1.5, 2.5, 1]],
+        resume_track=1,
+        resume_at=1.0,
+        resume_segments=dual_call.segments.count(),
+    )
+    dual_call.forget_unfinished_window(dual=True)
+    dual_call.refresh_from_db()
+    assert dual_call.heard_speech == [[0.5, 3.0, 0], [6.0, 8.0, 0], [0.0, 0.8, 1]]
+    assert dual_call.unheard == [[10.0, 13.0, 0]]

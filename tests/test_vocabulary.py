@@ -10,11 +10,11 @@ import pytest
 from django.urls import reverse
 
 from tests.openai_api_server import FakeTranscriptionAPI
-from transcripts import services
+from transcripts import transcription
 from transcripts.speech import audio
-from transcripts.speech.api_engine import OpenAIAPIEngine
 from transcripts.speech.base import DecodeOptions, EngineSpec
 from transcripts.speech.engines import load_engine
+from transcripts.speech.openai_api_engine import OpenAIAPIEngine
 
 NAMES = ("Zentrix", "Quorra", "Kyvo", "Ledgerly")
 SCRIPT = (
@@ -43,9 +43,9 @@ def test_a_member_sees_the_vocabulary_but_cannot_change_it(client_for, bob, acme
 
 def test_the_worker_decodes_a_teams_calls_with_its_vocabulary(acme):
     acme.vocabulary = "Zentrix, Quorra"
-    assert services.decode_options(acme).hotwords == "Zentrix, Quorra"
+    assert transcription.decode_options(acme).hotwords == "Zentrix, Quorra"
     acme.vocabulary = ""
-    assert services.decode_options(acme).hotwords is None
+    assert transcription.decode_options(acme).hotwords is None
 
 
 def test_engines_without_hotwords_get_the_names_in_the_prompt():
@@ -80,7 +80,7 @@ def test_the_vocabulary_lifts_faster_whisper_on_rare_names(rare_names):
 
 
 def test_openai_whisper_gets_the_vocabulary_as_its_initial_prompt(tmp_path):
-    from transcripts.speech.openai_engine import OpenAIWhisperEngine
+    from transcripts.speech.whisper_engine import OpenAIWhisperEngine
 
     engine = OpenAIWhisperEngine(
         EngineSpec(engine="openai", model="tiny.en", device="cpu", model_dir=tmp_path)

@@ -97,10 +97,10 @@ def test_a_call_resumes_where_a_killed_worker_stopped(
     original = tasks.CallTranscription.save_segment
     saved = []
 
-    def die_in_the_second_window(self, segment):
+    def die_in_the_second_window(self, channel, segment):
         if self.call.resume_at > 0 and saved and segment.start > self.call.resume_at:
             raise Killed
-        original(self, segment)
+        original(self, channel, segment)
         saved.append(segment)
 
     monkeypatch.setattr(tasks.CallTranscription, "save_segment", die_in_the_second_window)
@@ -154,9 +154,9 @@ def test_it_stops_when_the_call_is_taken_away_mid_run(db, acme, make_call, monke
     call = make_call(acme)
     from transcripts import tasks
 
-    def cancel_then_save(self, segment):
+    def cancel_then_save(self, channel, segment):
         Call.objects.filter(pk=call.pk).update(status=Call.Status.FAILED, lease_owner="")
-        return original(self, segment)
+        return original(self, channel, segment)
 
     original = tasks.CallTranscription.save_segment
     monkeypatch.setattr(tasks.CallTranscription, "save_segment", cancel_then_save)

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import exports, services
+from . import formats, services
 from .forms import PhrasesField, UniqueEmailUserChangeForm
 from .health import queue_figures
 from .models import (
@@ -166,10 +166,9 @@ class CallAdmin(admin.ModelAdmin):
         if formset.model is Segment:
             for line in formset.forms:
                 if line.instance.pk and "text" in line.changed_data:
-                    # Keep what Whisper heard, as a correction on the call's page does.
-                    line.instance.original_text = (
-                        line.instance.original_text or line.initial["text"]
-                    )
+                    # The rule of a correction on the call's page: Whisper's text is kept.
+                    line.instance.text = line.initial["text"]
+                    line.instance.edit_text(line.cleaned_data["text"])
         super().save_formset(request, form, formset, change)
 
     def save_related(self, request, form, formsets, change):
@@ -192,7 +191,7 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.display(description="Length", ordering="duration")
     def length(self, call: Call) -> str:
-        return "–" if call.duration is None else exports.clock(call.duration)
+        return "–" if call.duration is None else formats.clock(call.duration)
 
     @admin.display(description="Progress")
     def percent(self, call: Call) -> str:

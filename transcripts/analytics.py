@@ -79,7 +79,8 @@ class _Token:
 # --- Small shared helpers -------------------------------------------------------------------
 
 
-def _speaker(segment: SegmentLike) -> str:
+def speaker_of(segment: SegmentLike) -> str:
+    """The segment's speaker, "" when unlabelled."""
     return (getattr(segment, "speaker", "") or "").strip()
 
 
@@ -110,14 +111,15 @@ def speaker_names(segments: Iterable[SegmentLike]) -> list[str]:
     """The labelled speakers in order of first appearance ("" is left out)."""
     names: list[str] = []
     for segment in segments:
-        name = _speaker(segment)
+        name = speaker_of(segment)
         if name and name not in names:
             names.append(name)
     return names
 
 
-def _in_time_order(segments: Sequence[SegmentLike]) -> list[int]:
-    # Stable sort: segments starting together keep their stored order.
+def time_order(segments: Sequence[SegmentLike]) -> list[int]:
+    """The segments' positions in time order. Stable: segments starting together keep their
+    stored order."""
     return sorted(range(len(segments)), key=lambda i: segments[i].start)
 
 
@@ -137,8 +139,8 @@ def _union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
     return total
 
 
-def _effective_duration(segments: Sequence[SegmentLike], duration: float) -> float:
-    # An unknown (0) duration falls back to the end of the last speech.
+def effective_duration(segments: Sequence[SegmentLike], duration: float) -> float:
+    """The call's length; an unknown (0) one falls back to the end of the last speech."""
     if duration and duration > 0:
         return float(duration)
     return max((float(s.end) for s in segments), default=0.0)
@@ -228,7 +230,7 @@ def talk_time(segments: Sequence[SegmentLike], heard: HeardSpeech = ()) -> dict[
     """
     intervals: dict[str, list[tuple[float, float]]] = {}
     for segment in segments:
-        intervals.setdefault(_speaker(segment), []).append(
+        intervals.setdefault(speaker_of(segment), []).append(
             (float(segment.start), float(segment.end))
         )
     by_vad: dict[str, list[tuple[float, float]]] = {}
@@ -243,7 +245,7 @@ def silence(
 ) -> dict[str, float]:
     """Seconds and share of the call when nobody speaks (the union of all speech, inverted);
     speech is what voice-activity detection heard, where reported, and every line."""
-    total = _effective_duration(segments, duration)
+    total = effective_duration(segments, duration)
     spans = [(float(s.start), float(s.end)) for s in segments]
     spans += [(float(start), float(end)) for _name, start, end in heard]
     speech = _union_seconds((max(0.0, start), min(total, end)) for start, end in spans)
@@ -257,8 +259,8 @@ def silence(
 
 def _monologue_runs(segments: Sequence[SegmentLike]) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
-    for i in _in_time_order(segments):
-        segment, name = segments[i], _speaker(segments[i])
+    for i in time_order(segments):
+        segment, name = segments[i], speaker_of(segments[i])
         last = runs[-1] if runs else None
         if (
             last is not None
@@ -305,13 +307,13 @@ def _sentences(segments: Sequence[SegmentLike]) -> Iterable[tuple[int, list[_Tok
     """
     pending: list[_Token] = []
     pending_index, pending_speaker = -1, None
-    for i in _in_time_order(segments):
-        if pending and _speaker(segments[i]) != pending_speaker:
+    for i in time_order(segments):
+        if pending and speaker_of(segments[i]) != pending_speaker:
             yield pending_index, pending
             pending = []
         for token in _tokens(segments[i]):
             if not pending:
-                pending_index, pending_speaker = i, _speaker(segments[i])
+                pending_index, pending_speaker = i, speaker_of(segments[i])
             pending.append(token)
             if sentence_ending(token.text):
                 yield pending_index, pending
@@ -327,7 +329,7 @@ def questions(segments: Sequence[SegmentLike]) -> list[dict[str, Any]]:
         if "?" in sentence_ending(tokens[-1].text):
             found.append(
                 {
-                    "speaker": _speaker(segments[index]),
+                    "speaker": speaker_of(segments[index]),
                     "start": _round(tokens[0].start),
                     "text": " ".join(t.text for t in tokens),
                     "segment": index,
@@ -356,8 +358,8 @@ def interruptions(segments: Sequence[SegmentLike]) -> list[dict[str, Any]]:
                 start, end = spans[i]
                 found.append(
                     {
-                        "speaker": _speaker(segments[i]),
-                        "interrupted": _speaker(segments[interrupted]),
+                        "speaker": speaker_of(segments[i]),
+                        "interrupted": speaker_of(segments[interrupted]),
                         "start": _round(start),
                         "overlap": _round(min(end, spans[interrupted][1]) - start),
                         "segment": i,
@@ -365,7 +367,7 @@ def interruptions(segments: Sequence[SegmentLike]) -> list[dict[str, Any]]:
                 )
         # Only after the whole group was checked: starting together is not cutting in.
         for i in group:
-            name = _speaker(segments[i])
+            name = speaker_of(segments[i])
             if name not in running or spans[i][1] > spans[running[name]][1]:
                 running[name] = i
     return found
@@ -388,7 +390,7 @@ def _interrupted_by(
     running: dict[str, int],
 ) -> int | None:
     """The segment that segment `index` cuts into, if any."""
-    name, start = _speaker(segments[index]), spans[index][0]
+    name, start = speaker_of(segments[index]), spans[index][0]
     if not name:
         return None
     cut_off = [j for other, j in running.items() if other and other != name and start < spans[j][1]]
@@ -401,7 +403,7 @@ def filler_counts(segments: Sequence[SegmentLike]) -> dict[str, dict[str, int]]:
     index = PhraseIndex({"": list(FILLERS)})
     counts: dict[str, dict[str, int]] = {}
     for segment in segments:
-        tally = counts.setdefault(_speaker(segment), dict.fromkeys(FILLERS, 0))
+        tally = counts.setdefault(speaker_of(segment), dict.fromkeys(FILLERS, 0))
         words = [_canonical_filler(w) for w in normalise_words(segment.text)]
         for _, name, _ in index.scan(words):
             tally[name] += 1
@@ -476,7 +478,7 @@ def tracker_hits(
     index = PhraseIndex(groups)
     order = {name: n for n, name in enumerate(groups)}
     hits = []
-    for i in _in_time_order(segments):
+    for i in time_order(segments):
         indexed = _indexed_words(segments[i])
         found = index.scan([w for w, _ in indexed])
         # Tracker by tracker, as people list them, then by position.
@@ -485,7 +487,7 @@ def tracker_hits(
                 {
                     "tracker": tracker,
                     "phrase": phrase,
-                    "speaker": _speaker(segments[i]),
+                    "speaker": speaker_of(segments[i]),
                     "start": _round(indexed[position][1].start),
                     "segment": i,
                 }
@@ -523,7 +525,7 @@ def _speaker_entry(
     fillers: dict[str, dict[str, int]],
     tracker_names: list[str],
 ) -> dict[str, Any]:
-    words = sum(word_count(s.text) for s in segments if _speaker(s) == name)
+    words = sum(word_count(s.text) for s in segments if speaker_of(s) == name)
     return {
         "name": name,
         "talk_seconds": talk[name],
@@ -568,7 +570,7 @@ def analyse(
             overall_fillers[filler] += n
     names = speaker_names(segments)
     return {
-        "duration": _round(_effective_duration(segments, duration)),
+        "duration": _round(effective_duration(segments, duration)),
         "labelled": bool(names),
         "overall": {
             "talk_seconds": _round(total_talk),
@@ -587,55 +589,3 @@ def analyse(
         ],
         **found,
     }
-
-
-def timeline(segments: Iterable[SegmentLike], duration: float, width: int) -> list[dict[str, Any]]:
-    """Speech as bars for an SVG timeline `width` pixels wide.
-
-    Each bar is {"speaker", "row" (speaker's order of appearance, for the y position), "x",
-    "width", "start", "end"}. A speaker's stretches closer together than one pixel merge into
-    one bar, so a long call gives a few hundred rectangles rather than thousands; every bar is
-    at least one pixel wide so short remarks stay visible.
-    """
-    segments = list(segments)
-    total = _effective_duration(segments, duration)
-    if total <= 0 or width <= 0:
-        return []
-    pixel_seconds = total / width
-    rows: dict[str, int] = {}
-    bars: list[dict[str, Any]] = []
-    for name, spans in _spans_by_speaker(segments, rows).items():
-        for start, end in _merge_close(spans, pixel_seconds):
-            x = min(start / pixel_seconds, width - 1.0)
-            bars.append(
-                {
-                    "speaker": name,
-                    "row": rows[name],
-                    "x": round(x, 2),
-                    "width": round(min(max((end - start) / pixel_seconds, 1.0), width - x), 2),
-                    "start": _round(start),
-                    "end": _round(end),
-                }
-            )
-    return bars
-
-
-def _spans_by_speaker(
-    segments: Sequence[SegmentLike], rows: dict[str, int]
-) -> dict[str, list[tuple[float, float]]]:
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for segment in segments:
-        name = _speaker(segment)
-        rows.setdefault(name, len(rows))
-        spans.setdefault(name, []).append((max(0.0, float(segment.start)), float(segment.end)))
-    return spans
-
-
-def _merge_close(spans: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted(spans):
-        if merged and start - merged[-1][1] < gap:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged

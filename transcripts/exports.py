@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 
 from docx import Document
 
-from transcripts.analytics import SegmentLike, speaker_names
+from transcripts.analytics import SegmentLike, speaker_names, speaker_of, time_order
 from transcripts.confidence import LOW_PROBABILITY, is_low
+from transcripts.formats import clock, percent
 
 # Characters XML 1.0 forbids; python-docx refuses text holding them, and they have no place in
 # subtitles either. Tab, newline and carriage return are allowed.
@@ -45,19 +46,12 @@ def _clean(text: str) -> str:
 
 def _speaker(segment: SegmentLike) -> str:
     """The speaker's name ready to print ("" when unlabelled)."""
-    return _clean(getattr(segment, "speaker", "") or "")
+    return _clean(speaker_of(segment))
 
 
 def _in_time_order(segments: Iterable[SegmentLike]) -> list[SegmentLike]:
-    return sorted(segments, key=lambda s: float(s.start))
-
-
-def clock(seconds: float) -> str:
-    """Seconds as mm:ss, or h:mm:ss from an hour on, truncated as on a player's clock."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    segments = list(segments)
+    return [segments[i] for i in time_order(segments)]
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -186,10 +180,6 @@ def _segment_dict(segment: SegmentLike) -> dict[str, Any]:
 # --- Analytics summary, shared by TXT and DOCX --------------------------------------------
 
 
-def _percent(share: float) -> str:
-    return f"{round(share * 100)}%"
-
-
 def summary_lines(analytics: Mapping[str, Any] | None) -> list[str]:
     """A few human-readable lines about the call. Tolerates missing keys, since stored analytics
     may come from an older version of analytics.analyse."""
@@ -202,7 +192,7 @@ def summary_lines(analytics: Mapping[str, Any] | None) -> list[str]:
         lines.append(
             "Talk time: "
             + ", ".join(
-                f"{s['name']} {_percent(s.get('talk_share', 0))} "
+                f"{s['name']} {percent(s.get('talk_share', 0))} "
                 f"({clock(s.get('talk_seconds', 0))}, {s.get('words_per_minute', 0):g} wpm)"
                 for s in speakers
             )
@@ -210,7 +200,7 @@ def summary_lines(analytics: Mapping[str, Any] | None) -> list[str]:
     elif "words_per_minute" in overall:
         lines.append(f"Pace: {overall['words_per_minute']:g} words per minute")
     if "silence_share" in overall:
-        lines.append(f"Silence: {_percent(overall['silence_share'])}")
+        lines.append(f"Silence: {percent(overall['silence_share'])}")
     monologue = overall.get("longest_monologue")
     if monologue:
         who = f"{monologue['speaker']}, " if monologue.get("speaker") else ""

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm, UserChangeForm, UserCreationForm
 from django.core import validators
 
+from .media import SERVED_TYPES
 from .models import (
     Call,
     Membership,
@@ -12,8 +13,10 @@ from .models import (
     validate_tracker_phrases,
 )
 from .speech.audio import EMPTY_FILE
+from .uploads import too_large_message
 
-ACCEPTED_EXTENSIONS = (".mp3", ".wav", ".m4a", ".ogg", ".oga", ".opus", ".webm", ".mp4", ".flac")
+# The file types the player can be served (media.SERVED_TYPES) are the ones offered for upload.
+ACCEPTED_EXTENSIONS = tuple(SERVED_TYPES)
 
 
 class UploadForm(forms.Form):
@@ -41,9 +44,7 @@ class UploadForm(forms.Form):
     def clean_audio(self):
         upload = self.cleaned_data["audio"]
         if upload.size > settings.MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"This file is larger than the {settings.MAX_UPLOAD_MB} MB limit."
-            )
+            raise forms.ValidationError(too_large_message())
         return upload
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from . import analytics as call_analytics
 from . import media, recordings, speakers
 from .speakers import REP, ROLES
+from .speech.channels import Layout
 
 
 class Channel(models.IntegerChoices):
@@ -421,6 +422,16 @@ class CallQuerySet(models.QuerySet):
     def unfinished(self) -> CallQuerySet:
         return self.filter(status__in=[Call.Status.QUEUED, Call.Status.PROCESSING])
 
+    def with_stale_analytics(self) -> CallQuerySet:
+        """Finished calls whose analytics are missing, or older than their team's trackers or
+        the last correction of their text (the rule of Call.analytics_stale, for many calls)."""
+        return self.filter(status=Call.Status.DONE).filter(
+            Q(analytics__isnull=True)
+            | Q(analytics_at__isnull=True)
+            | Q(analytics_at__lt=F("team__trackers_changed_at"))
+            | Q(analytics_at__lt=F("transcript_changed_at"))
+        )
+
 
 # Sent once a call is done or failed, after the change is committed: webhooks and e-mail
 # notices (the api app) listen, and do their work in tasks of their own.
@@ -434,10 +445,10 @@ def _announce_finished(call: Call) -> None:
 
 class ChannelLayout(models.TextChoices):
     UNKNOWN = "", "Not analysed"
-    MONO = speakers.Layout.MONO, "mono recording"
-    SAME = speakers.Layout.SAME, "both channels carry the same audio"
-    ONE_SIDED = speakers.Layout.ONE_SIDED, "only one channel has speech"
-    DUAL = speakers.Layout.DUAL, "one speaker per channel"
+    MONO = Layout.MONO, "mono recording"
+    SAME = Layout.SAME, "both channels carry the same audio"
+    ONE_SIDED = Layout.ONE_SIDED, "only one channel has speech"
+    DUAL = Layout.DUAL, "one speaker per channel"
 
 
 # A kept correction goes back on a new line whose start and end are each this close to its own.
@@ -498,9 +509,13 @@ class Call(models.Model):
     processing_seconds = models.FloatField(null=True, blank=True)
     # Where this run resumed from after a crash (seconds of audio already transcribed).
     resumed_from = models.FloatField(default=0.0)
-    # Where the next window starts: a run that dies mid-window resumes here, so the resumed
-    # transcript is exactly what an uninterrupted run would have made.
+    # The last checkpoint (see checkpoint()): a run that dies mid-window resumes at resume_at
+    # seconds into track resume_track (a dual-channel call's channels are tracks 0 and 1),
+    # keeping the first resume_segments segments, so the resumed transcript is exactly what an
+    # uninterrupted run would have made.
+    resume_track = models.PositiveSmallIntegerField(default=0)
     resume_at = models.FloatField(default=0.0)
+    resume_segments = models.PositiveIntegerField(default=0)
 
     # What transcribed it, so results can be compared and reproduced.
     engine = models.CharField(max_length=20, blank=True)
@@ -551,6 +566,11 @@ class Call(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("transcripts:call_detail", args=[self.uuid])
+
+    def retitle(self, title: str) -> None:
+        """Give the call a title; a blank one shows the file's name instead."""
+        self.title = title.strip()[:200]
+        self.save(update_fields=["title"])
 
     def can_change(self, user) -> bool:
         """Renaming, deleting, transcribing again or cancelling: the uploader, a manager of the
@@ -776,6 +796,11 @@ class Call(models.Model):
                     setattr(self, name, value)
         return changed
 
+    def record_task(self, task_id: str) -> None:
+        """The broker's id of the task queued for this call (the reaper looks for calls
+        queued without one)."""
+        self._update(None, task_id=task_id[:64])
+
     def claim(self, worker: str) -> bool:
         """Take the call for `worker`, if nobody holds a live lease on it.
 
@@ -807,6 +832,38 @@ class Call(models.Model):
     def holds_lease(self, worker: str) -> Q:
         return Q(lease_owner=worker, status=self.Status.PROCESSING)
 
+    def lease_expired(self) -> Q:
+        """Processing, but its worker stopped renewing the lease: it died, or hangs."""
+        return Q(status=self.Status.PROCESSING, lease_expires_at__lt=timezone.now())
+
+    def requeue_if_lease_expired(self) -> bool:
+        """Put the call back in the queue if its worker died (the caller enqueues it). The
+        next worker resumes from the last checkpoint."""
+        return self._update(
+            self.lease_expired(),
+            status=self.Status.QUEUED,
+            stage=self.Stage.NONE,
+            lease_owner="",
+            lease_expires_at=None,
+            queued_at=timezone.now(),
+        )
+
+    def fail_if_lease_expired(self, message: str) -> bool:
+        """Give up on a call whose worker died once too often (see reap_stale_calls)."""
+        failed = self._update(
+            self.lease_expired(),
+            status=self.Status.FAILED,
+            stage=self.Stage.NONE,
+            lease_owner="",
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+            error=message,
+        )
+        if failed:
+            # Webhooks and notices hear of it like of any other failure.
+            _announce_finished(self)
+        return failed
+
     def heartbeat(self, worker: str) -> bool:
         """Renew the lease; False means the call was taken away (cancelled, or reaped)."""
         return self._update(
@@ -826,6 +883,33 @@ class Call(models.Model):
             progress_at=now,
             lease_expires_at=now + self.lease_length(),
         )
+
+    def checkpoint(self, worker: str, *, track: int, seconds: float, segments: int) -> bool:
+        """A window is transcribed and its segments saved: a run that dies from now on resumes
+        at `seconds` into `track`, keeping the first `segments` segments."""
+        return self._update(
+            self.holds_lease(worker),
+            resume_track=track,
+            resume_at=seconds,
+            resume_segments=segments,
+        )
+
+    def forget_unfinished_window(self, *, dual: bool) -> None:
+        """Delete what a run that died wrote after its last checkpoint, so this run can go on
+        from there. Segments that hear the channels otherwise than `dual` (the layout was
+        decided differently) cannot be carried on from: everything starts again."""
+        if self.segments.filter(channel__isnull=dual).exists():
+            self.segments.all().delete()
+            self._update(
+                None, resume_track=0, resume_at=0.0, resume_segments=0, heard_speech=[], unheard=[]
+            )
+        else:
+            # By index, not by time: a segment is kept exactly when the checkpoint counted it.
+            self.segments.filter(index__gte=self.resume_segments).delete()
+            self.forget_heard_after(track=self.resume_track, seconds=self.resume_at)
+
+    def start_saving(self, worker: str) -> bool:
+        return self._update(self.holds_lease(worker), stage=self.Stage.SAVING)
 
     def report_progress(self, worker: str, fraction: float) -> bool:
         now = timezone.now()
@@ -866,12 +950,15 @@ class Call(models.Model):
             unheard=self.unheard + [[a, b, channel] for a, b in unheard],
         )
 
-    def forget_heard_after(self, seconds_by_channel: dict[int | None, float]) -> None:
-        """Drop what was heard past where a resumed run starts again, channel by channel (all of
-        a channel that is not named)."""
+    def forget_heard_after(self, *, track: int, seconds: float) -> None:
+        """Drop what was heard from `seconds` into `track` on (see forget_unfinished_window).
+        Each window's spans start where the window does, so those a checkpoint covers are
+        kept exactly. A channel's track is its number; a mixed recording (None) is track 0."""
 
         def kept(spans: list) -> list:
-            return [s for s in spans if s[0] < seconds_by_channel.get(s[2], float("-inf"))]
+            return [
+                s for s in spans if (s[2] or 0) < track or ((s[2] or 0) == track and s[0] < seconds)
+            ]
 
         self._update(None, heard_speech=kept(self.heard_speech), unheard=kept(self.unheard))
 
@@ -985,7 +1072,9 @@ class Call(models.Model):
                 finished_at=None,
                 processing_seconds=None,
                 resumed_from=0.0,
+                resume_track=0,
                 resume_at=0.0,
+                resume_segments=0,
                 lease_owner="",
                 lease_expires_at=None,
                 attempts=0,

@@ -328,11 +328,7 @@ def team_dashboard(team: Team, *, weeks: int = 12) -> Dashboard:
         .annotate(hits=Count("pk"), calls=Count("call", distinct=True))
         .order_by("-hits", "name")[:10]
     )
-    stale = 0
-    if team.trackers_changed_at:
-        stale = done.filter(
-            Q(analytics_at__isnull=True) | Q(analytics_at__lt=team.trackers_changed_at)
-        ).count()
+    stale = done.with_stale_analytics().count()
     return Dashboard(team, since, week_list, reps, trackers, stale)
 
 

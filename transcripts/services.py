@@ -11,84 +11,12 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from . import media
+from . import media, transcription
 from .models import Call, Invitation, Membership, Segment, Team, Tracker
 from .speech import audio
-from .speech.base import DecodeOptions, EngineSpec, TranscriptionError
+from .speech.base import TranscriptionError
 
 logger = logging.getLogger(__name__)
-
-# The slowest engine setting measured here transcribes at 3.5x real time on 2 cores; a task that
-# runs longer than this share of its call's length is stuck, and is killed by the cluster.
-TIMEOUT_SECONDS_PER_AUDIO_SECOND = 1.0
-MIN_TIMEOUT_SECONDS = 600
-
-
-def engine_spec() -> EngineSpec:
-    return EngineSpec(
-        engine=settings.WHISPER_ENGINE,
-        model=settings.WHISPER_MODEL,
-        device=settings.WHISPER_DEVICE,
-        threads=settings.WHISPER_THREADS,
-        workers=settings.Q_WORKERS,
-        model_dir=Path(settings.WHISPER_MODEL_DIR),
-        api_key=settings.OPENAI_API_KEY,
-        api_base=settings.OPENAI_API_BASE,
-        api_model=settings.OPENAI_API_MODEL,
-    )
-
-
-def decode_options(team: Team | None = None) -> DecodeOptions:
-    """The decoding settings, with `team`'s vocabulary where it has one."""
-    vocabulary = vocabulary_terms(team.vocabulary) if team is not None else []
-    return DecodeOptions(
-        beam_size=settings.WHISPER_BEAM_SIZE,
-        temperature_fallback=settings.WHISPER_TEMPERATURE_FALLBACK,
-        condition_on_previous_text=settings.WHISPER_CONDITION_ON_PREVIOUS_TEXT,
-        language=settings.WHISPER_LANGUAGE,
-        initial_prompt=settings.WHISPER_INITIAL_PROMPT,
-        word_timestamps=settings.WHISPER_WORD_TIMESTAMPS,
-        vad=settings.WHISPER_VAD,
-        batch_size=settings.WHISPER_BATCH_SIZE,
-        hotwords=", ".join(vocabulary) or None,
-    )
-
-
-def effective_decoding(engine: str, spec: EngineSpec) -> list[tuple[str, str]]:
-    """The decoding settings as the engine uses them, with names people can read: an engine's
-    own default shows as its value, not as 0."""
-    options = decode_options()
-    holes = "no"
-    if engine == "faster":
-        from .speech.faster_engine import FALLBACK_MODEL, effective_options
-
-        options = effective_options(options, spec.device)
-        retry = f", then with {FALLBACK_MODEL}" if spec.model != FALLBACK_MODEL else ""
-        holes = f"yes: alone, with timestamps and fallback{retry}"
-
-    def yes(value: bool) -> str:
-        return "yes" if value else "no"
-
-    uses_vad = engine == "faster" and options.vad
-    beam = options.beam_size if options.beam_size > 1 else "1 (greedy)"
-    batch = options.batch_size or "4 on a CPU, 16 on a GPU"
-    return [
-        ("Beam size", str(beam) if engine != "api" else "chosen by the API"),
-        ("Batch size (speech chunks decoded at once)", str(batch) if uses_vad else "not batched"),
-        ("Word timestamps", yes(options.word_timestamps or engine == "api")),
-        ("Skip silence (voice-activity detection)", yes(uses_vad)),
-        ("Speech with no words decoded again", holes if uses_vad else "no"),
-        ("Retry at higher temperatures when decoding fails", yes(options.temperature_fallback)),
-        ("Condition on the previous text", yes(options.condition_on_previous_text)),
-        ("Language", options.language or "detected (English for .en models)"),
-        ("Initial prompt", options.initial_prompt or "none"),
-    ]
-
-
-def vocabulary_terms(text: str) -> list[str]:
-    """A team's vocabulary as a list of names: split at commas and new lines, each once."""
-    terms = (" ".join(part.split()) for part in text.replace("\n", ",").split(","))
-    return list(dict.fromkeys(term for term in terms if term))
 
 
 def check_recording(source) -> audio.AudioInfo:
@@ -157,11 +85,6 @@ def _local_path_or_file(upload: File):
     return upload
 
 
-def task_timeout(call: Call) -> int:
-    seconds = (call.duration or settings.MAX_AUDIO_HOURS * 3600) * TIMEOUT_SECONDS_PER_AUDIO_SECOND
-    return int(min(settings.Q_TIMEOUT, max(MIN_TIMEOUT_SECONDS, seconds)))
-
-
 def call_enqueue(call: Call) -> None:
     """Hand the call to the workers once the current transaction commits.
 
@@ -175,9 +98,9 @@ def call_enqueue(call: Call) -> None:
             call.pk,
             task_name=f"transcribe {call.uuid.hex[:8]} at {timezone.now():%H:%M:%S.%f}",
             group="transcribe",
-            timeout=task_timeout(call),
+            timeout=transcription.task_timeout(call.duration),
         )
-        Call.objects.filter(pk=call.pk).update(task_id=str(task_id or ""))
+        call.record_task(str(task_id or ""))
 
     transaction.on_commit(enqueue)
 

@@ -10,18 +10,15 @@ import time
 import uuid
 from datetime import timedelta
 
-import numpy as np
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Max, Q
 from django.utils import timezone
 
-from . import services, speakers
+from . import services, transcription
 from .models import Call, ClusterHeartbeat, Segment, Team
-from .speech import audio
-from .speech.base import SAMPLE_RATE, TranscriptionError
+from .speech.base import TranscriptionError
 from .speech.engines import load_engine
-from .speech.pipeline import transcribe_long
+from .speech.pipeline import Position, load_recording, transcribe_recording
 
 logger = logging.getLogger(__name__)
 
@@ -94,41 +91,42 @@ def transcribe_call(call_id: int) -> str:
 
 
 class CallTranscription:
-    """One worker's run over one call: decode, transcribe window by window, save as it goes."""
+    """One worker's run over one call: the pipeline (transcripts.speech.pipeline) does the
+    work; this holds the lease, saves each segment as it comes and a checkpoint per window."""
 
     def __init__(self, call: Call, worker: str):
         self.call = call
         self.worker = worker
         self.last_report = 0.0
-        self.best_fraction = 0.0
-        # The track being transcribed: its channel (None for one voice), speaker and its start
-        # in the seconds of work that resume_at and the progress count.
-        self.channel: int | None = None
-        self.speaker = ""
-        self.offset = 0.0
 
     def run(self) -> None:
         started = time.monotonic()
         # From an object store the recording is fetched into this worker's temporary folder,
         # and removed as soon as it is decoded.
         with self.call.recording_on_disk() as path:
-            channels = audio.decode(path, mono=False, max_seconds=settings.MAX_AUDIO_HOURS * 3600)
-        duration = channels.shape[1] / SAMPLE_RATE
-        if duration < 0.1:
-            raise TranscriptionError(audio.UNREADABLE)
-        tracks = self.split_speakers(channels)
-        del channels
+            recording = load_recording(path, max_seconds=transcription.max_audio_seconds())
+        rep_channel = self.call.rep_channel
+        if recording.is_dual and rep_channel is None:
+            rep_channel = self.call.team.rep_channel
+        if not with_database_retry(
+            lambda: self.call.record_channels(
+                self.worker, layout=recording.report.layout, rep_channel=rep_channel
+            )
+        ):
+            raise LeaseLost
+        self.speakers = {
+            track.channel: self.call.speaker_for_channel(track.channel)
+            for track in recording.tracks
+        }
 
-        # An earlier run died: keep the windows it finished, drop the segments of the window it
-        # was in, and carry on from there (see Call.resume_at). The channels of a dual-channel
-        # call are transcribed one after the other, so resume_at and the progress count the
-        # seconds of both: the first channel's, then the second's.
-        resume_from = self.forget_unfinished_window(tracks, duration)
-        last = self.call.segments.aggregate(index=Max("index"))["index"]
-        self.next_index = last + 1 if last is not None else 0
+        # An earlier run died: keep what it saved up to its last checkpoint and carry on from
+        # there (see Call.checkpoint).
+        with_database_retry(lambda: self.call.forget_unfinished_window(dual=recording.is_dual))
+        self.next_index = self.call.resume_segments
+        resume_at = Position(self.call.resume_track, self.call.resume_at)
 
-        engine = load_engine(services.engine_spec())
-        options = services.decode_options(self.call.team)
+        engine = load_engine(transcription.engine_spec())
+        options = transcription.decode_options(self.call.team)
         with_database_retry(
             lambda: self.call.record_engine(
                 self.worker, engine.describe(), engine.effective_options(options).as_dict()
@@ -136,31 +134,26 @@ class CallTranscription:
         )
         if not with_database_retry(
             lambda: self.call.start_transcribing(
-                self.worker, duration=duration, resumed_from=resume_from / len(tracks)
+                self.worker,
+                duration=recording.duration,
+                resumed_from=recording.fraction(resume_at) * recording.duration,
             )
         ):
             raise LeaseLost
-        # Seconds of audio to transcribe: the call's length once per channel transcribed.
-        self.work_seconds = duration * len(tracks)
-        for number, (channel, samples) in enumerate(tracks):
-            self.offset = number * duration
-            self.channel = channel
-            self.speaker = self.call.speaker_for_channel(channel)
-            for segment in transcribe_long(
-                engine,
-                samples,
-                options,
-                start=min(max(0.0, resume_from - self.offset), duration),
-                window_seconds=settings.WHISPER_WINDOW_SECONDS or None,
-                on_progress=self.on_progress,
-                on_window_done=self.window_done,
-                on_heard=self.heard,
-            ):
-                with_database_retry(lambda segment=segment: self.save_segment(segment))
+        for channel, segment in transcribe_recording(
+            recording,
+            engine,
+            options,
+            resume_at=resume_at,
+            window_seconds=transcription.window_seconds(),
+            on_progress=self.on_progress,
+            on_window_done=self.window_done,
+            on_heard=self.heard,
+        ):
+            with_database_retry(functools.partial(self.save_segment, channel, segment))
 
-        with_database_retry(
-            lambda: self.call._update(self.call.holds_lease(self.worker), stage=Call.Stage.SAVING)
-        )
+        if not with_database_retry(lambda: self.call.start_saving(self.worker)):
+            raise LeaseLost
         with_database_retry(self.save_transcript)
         seconds = time.monotonic() - started
         if not with_database_retry(
@@ -168,72 +161,39 @@ class CallTranscription:
         ):
             raise LeaseLost
 
-    def split_speakers(self, channels: np.ndarray) -> list[tuple[int | None, np.ndarray]]:
-        """What to transcribe: each channel alone when the rep and the customer are on their
-        own channels (with the channel it is), else the recording as one voice (None)."""
-        report = speakers.detect_layout(channels, SAMPLE_RATE)
-        rep_channel = self.call.rep_channel
-        if report.is_dual and rep_channel is None:
-            rep_channel = self.call.team.rep_channel
-        if not with_database_retry(
-            lambda: self.call.record_channels(
-                self.worker, layout=report.layout, rep_channel=rep_channel
-            )
-        ):
-            raise LeaseLost
-        if report.is_dual:
-            speakers.mute_crosstalk(channels, SAMPLE_RATE)
-            return [(0, channels[0]), (1, channels[1])]
-        return [(None, speakers.mixdown(channels))]
-
-    def forget_unfinished_window(self, tracks: list, duration: float) -> float:
-        """Delete the segments of the window an earlier run died in; where to resume."""
-        dual = tracks[0][0] is not None
-        # Segments from a run that heard the channels differently cannot be carried on from.
-        if self.call.segments.filter(channel__isnull=dual).exists():
-            self.call.segments.all().delete()
-            self.call.forget_heard_after({})
-            return 0.0
-        resume_from = self.call.resume_at
-        for number, (channel, _) in enumerate(tracks):
-            self.call.segments.filter(
-                channel=channel, end__gt=resume_from - number * duration
-            ).delete()
-        self.call.forget_heard_after(
-            {channel: resume_from - number * duration for number, (channel, _) in enumerate(tracks)}
-        )
-        return resume_from
-
-    def on_progress(self, seconds: float) -> None:
-        # Engines may step back a little at a window seam; the bar never does.
-        seconds += self.offset
-        self.best_fraction = max(self.best_fraction, min(1.0, seconds / self.work_seconds))
+    def on_progress(self, fraction: float) -> None:
         now = time.monotonic()
         if now - self.last_report < PROGRESS_INTERVAL_SECONDS:
             return
         self.last_report = now
-        if not with_database_retry(
-            lambda: self.call.report_progress(self.worker, self.best_fraction)
-        ):
+        if not with_database_retry(lambda: self.call.report_progress(self.worker, fraction)):
             raise LeaseLost
 
-    def heard(self, speech: list, unheard: list) -> None:
+    def heard(self, channel: int | None, speech: list, unheard: list) -> None:
+        # Recorded before the window's checkpoint: a run that dies in between forgets them with
+        # the window's segments (Call.forget_unfinished_window), by where they start.
         if not with_database_retry(
             lambda: self.call.record_heard(
-                self.worker, channel=self.channel, speech=speech, unheard=unheard
+                self.worker, channel=channel, speech=speech, unheard=unheard
             )
         ):
             raise LeaseLost
 
-    def window_done(self, next_start: float) -> None:
-        resume_at = self.offset + next_start
+    def window_done(self, position: Position) -> None:
+        # Every segment of the window is saved by now: the pipeline reports a window only
+        # after the segments it yielded for it were taken (and saved) one by one.
         if not with_database_retry(
-            lambda: self.call._update(self.call.holds_lease(self.worker), resume_at=resume_at)
+            lambda: self.call.checkpoint(
+                self.worker,
+                track=position.track,
+                seconds=position.seconds,
+                segments=self.next_index,
+            )
         ):
             raise LeaseLost
 
     @transaction.atomic
-    def save_segment(self, segment) -> None:
+    def save_segment(self, channel: int | None, segment) -> None:
         # Renewing the lease in the same transaction locks the call's row on PostgreSQL, so a
         # segment is never written for a call that was cancelled or handed to another worker.
         if not self.call.heartbeat(self.worker):
@@ -244,8 +204,8 @@ class CallTranscription:
             start=round(segment.start, 3),
             end=round(segment.end, 3),
             text=segment.text,
-            channel=self.channel,
-            speaker=self.speaker,
+            channel=channel,
+            speaker=self.speakers[channel],
             avg_logprob=segment.avg_logprob,
             no_speech_prob=segment.no_speech_prob,
             compression_ratio=segment.compression_ratio,
@@ -272,36 +232,16 @@ def reap_stale_calls() -> int:
     # The schedule runs inside a cluster's worker: its running shows the cluster is alive.
     ClusterHeartbeat.beat(f"{settings.Q_CLUSTER['name']}@{socket.gethostname()}")
     reaped = 0
-    stale = Call.objects.filter(
-        status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
-    ).only("pk", "attempts", "lease_expires_at")
+    stale = Call.objects.filter(status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now())
     for call in stale:
-        expired = Call.objects.filter(
-            pk=call.pk, status=Call.Status.PROCESSING, lease_expires_at__lt=timezone.now()
-        )
         if call.attempts >= settings.MAX_TRANSCRIPTION_ATTEMPTS:
-            if expired.update(
-                status=Call.Status.FAILED,
-                stage=Call.Stage.NONE,
-                lease_owner="",
-                lease_expires_at=None,
-                finished_at=timezone.now(),
-                error=(
-                    f"Transcription stopped unexpectedly {call.attempts} times (the worker "
-                    "was killed, perhaps for lack of memory). Try again, or contact your "
-                    "administrator."
-                ),
-            ):
-                reaped += 1
+            reaped += call.fail_if_lease_expired(
+                f"Transcription stopped unexpectedly {call.attempts} times (the worker was "
+                "killed, perhaps for lack of memory). Try again, or contact your administrator."
+            )
             continue
         with transaction.atomic():
-            if expired.update(
-                status=Call.Status.QUEUED,
-                stage=Call.Stage.NONE,
-                lease_owner="",
-                lease_expires_at=None,
-                queued_at=timezone.now(),
-            ):
+            if call.requeue_if_lease_expired():
                 services.call_enqueue(call)
                 reaped += 1
     # A queued call whose task never reached the broker (it died between commit and enqueue)
@@ -321,13 +261,7 @@ def refresh_team_analytics(team_id: int) -> int:
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         return 0
-    stale = team.calls.filter(status=Call.Status.DONE)
-    if team.trackers_changed_at is not None:
-        stale = stale.filter(
-            Q(analytics_at__isnull=True) | Q(analytics_at__lt=team.trackers_changed_at)
-        )
-    else:
-        stale = stale.filter(analytics_at__isnull=True)
+    stale = team.calls.with_stale_analytics()
     refreshed = 0
     # Newest first: those are the calls people are looking at.
     for call in stale.order_by("-created_at").iterator(chunk_size=100):

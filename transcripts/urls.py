@@ -1,7 +1,7 @@
 from django.urls import path
 
 from .views import (
-    analysis,
+    call_panels,
     calls,
     configuration,
     dashboard,
@@ -35,7 +35,7 @@ urlpatterns = [
     path("calls/<uuid:uuid>/delete/", calls.call_delete, name="call_delete"),
     path("calls/<uuid:uuid>/hold/", calls.call_hold, name="call_hold"),
     # A transcribed call: its analysis, speakers, lines and exports.
-    path("calls/<uuid:uuid>/insights/", analysis.call_insights, name="call_insights"),
+    path("calls/<uuid:uuid>/insights/", call_panels.call_insights, name="call_insights"),
     path("calls/<uuid:uuid>/transcript/", transcript.call_transcript, name="call_transcript"),
     path("calls/<uuid:uuid>/lines/<int:index>/", transcript.segment_detail, name="segment_detail"),
     path("calls/<uuid:uuid>/lines/<int:index>/edit/", transcript.segment_edit, name="segment_edit"),

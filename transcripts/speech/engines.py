@@ -55,9 +55,9 @@ def load_engine(spec: EngineSpec) -> Engine:
 
         return FasterWhisperEngine(spec)
     if name == "openai":
-        from .openai_engine import OpenAIWhisperEngine
+        from .whisper_engine import OpenAIWhisperEngine
 
         return OpenAIWhisperEngine(spec)
-    from .api_engine import OpenAIAPIEngine
+    from .openai_api_engine import OpenAIAPIEngine
 
     return OpenAIAPIEngine(spec)

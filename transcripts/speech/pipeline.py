@@ -1,15 +1,30 @@
-"""Long recordings, window by window: bounded memory, and a place to resume after a crash."""
+"""From a recording to its segments: the one path the worker, `manage.py transcribe` and the
+benchmark take. A recording is decoded, its channel layout detected, the crosstalk of a
+dual-channel call muted (or the channels mixed down), and each track transcribed window by
+window: bounded memory, and a place to resume after a crash."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .base import SAMPLE_RATE, DecodeOptions, Engine, ProgressCallback, Segment, Transcription
+from . import audio
+from .base import (
+    SAMPLE_RATE,
+    DecodeOptions,
+    Engine,
+    ProgressCallback,
+    Segment,
+    Transcription,
+    TranscriptionError,
+)
+from .channels import ChannelReport, detect_layout, mixdown, mute_crosstalk
 
 # Called after each window with what the engine heard in it (Transcription.speech and .unheard),
-# as (start, end) pairs in the recording's seconds, cut to the part of the window that was kept.
+# as (start, end) pairs in the track's seconds, cut to the part of the window that was kept.
 HeardCallback = Callable[[list[tuple[float, float]], list[tuple[float, float]]], None]
 
 # A segment that ends this close to a window's edge may be cut by it: it is dropped, and the
@@ -32,9 +47,10 @@ def transcribe_long(
 ) -> Iterator[Segment]:
     """Transcribe `audio` from `start` seconds on, yielding segments with absolute times.
 
-    After each window's segments, `on_window_done(next_start)` says where the next window
-    starts. Windows depend only on the audio and the engine, so a run resumed at a reported
-    `next_start` makes exactly the segments an uninterrupted run would have made.
+    After each window's segments, `on_heard(speech, unheard)` says what the engine heard in it
+    (engines with voice-activity detection only), then `on_window_done(next_start)` where the
+    next window starts. Windows depend only on the audio and the engine, so a run resumed at a
+    reported `next_start` makes exactly the segments an uninterrupted run would have made.
     """
     total = len(audio) / SAMPLE_RATE
     position = max(0.0, start)
@@ -86,3 +102,138 @@ def _kept(
     """Spans moved by `offset` and cut to [start, end): what this window stands for."""
     moved = ((max(a + offset, start), min(b + offset, end)) for a, b in spans)
     return [(round(a, 3), round(b, 3)) for a, b in moved if b > a]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a run over a recording stands: a track, and the seconds into it where its next
+    window starts, exactly as on_window_done reported them.
+
+    Kept as two numbers, never as one sum of seconds: (48.18 + 9.13) - 48.18 is 9.130000000000003
+    in floating point, and a run resumed a hair away from where the first one stopped hears a
+    window that starts a sample later, and keeps or drops a segment at the seam differently.
+    """
+
+    track: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Track:
+    """What is transcribed in one go: a channel of a dual-channel call (with its number), or the
+    whole recording as one voice (channel None)."""
+
+    channel: int | None
+    samples: np.ndarray
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A decoded recording, split into the tracks to transcribe one after the other."""
+
+    report: ChannelReport
+    duration: float
+    tracks: tuple[Track, ...]
+
+    @property
+    def is_dual(self) -> bool:
+        return self.report.is_dual
+
+    @property
+    def work_seconds(self) -> float:
+        """Seconds of audio to transcribe: the recording's length once per track."""
+        return self.duration * len(self.tracks)
+
+    def fraction(self, position: Position) -> float:
+        """How much of the work is done at `position`, 0..1."""
+        if not self.work_seconds:
+            return 1.0
+        done = min(position.track, len(self.tracks)) * self.duration
+        if position.track < len(self.tracks):
+            done += position.seconds
+        return max(0.0, min(1.0, done / self.work_seconds))
+
+
+def load_recording(path: Path | str, *, max_seconds: float | None = None) -> Recording:
+    """Decode a recording and decide its tracks: each channel alone when the rep and the
+    customer are on their own channels (crosstalk muted), else the channels mixed as one."""
+    channels = audio.decode(Path(path), mono=False, max_seconds=max_seconds)
+    duration = channels.shape[1] / SAMPLE_RATE
+    if duration < 0.1:
+        raise TranscriptionError(audio.UNREADABLE)
+    report = detect_layout(channels, SAMPLE_RATE)
+    if report.is_dual:
+        mute_crosstalk(channels, SAMPLE_RATE)
+        tracks = (Track(0, channels[0]), Track(1, channels[1]))
+    else:
+        tracks = (Track(None, mixdown(channels)),)
+    return Recording(report=report, duration=duration, tracks=tracks)
+
+
+def transcribe_recording(
+    recording: Recording,
+    engine: Engine,
+    options: DecodeOptions,
+    *,
+    resume_at: Position = Position(),
+    window_seconds: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    on_window_done: Callable[[Position], None] | None = None,
+    on_heard: Callable[[int | None, list, list], None] | None = None,
+) -> Iterator[tuple[int | None, Segment]]:
+    """Transcribe a recording's tracks one after the other, yielding (channel, segment).
+
+    `on_progress(fraction)` gets the share of the whole work done (all tracks), never going
+    back. After the segments of each window, `on_window_done(position)` says where the next
+    window starts; a run resumed at that position yields exactly the segments an uninterrupted
+    run yields after it. Before that, `on_heard(channel, speech, unheard)` says where in the
+    window the engine heard speech and which of it yielded no word (see Transcription), in the
+    track's seconds; a window's spans start where the window does, so those of windows past a
+    resume position are told apart from the ones before by their start.
+    """
+    best = recording.fraction(resume_at)
+
+    for number, track in enumerate(recording.tracks):
+        if number < resume_at.track:
+            continue
+        offset = number * recording.duration
+        length = len(track.samples) / SAMPLE_RATE
+
+        def progress(seconds: float, offset: float = offset) -> None:
+            # Engines may step back a little at a window seam; the reported share never does.
+            nonlocal best
+            best = max(best, min(1.0, (offset + seconds) / recording.work_seconds))
+            if on_progress:
+                on_progress(best)
+
+        def heard(speech: list, unheard: list, channel: int | None = track.channel) -> None:
+            if on_heard:
+                on_heard(channel, speech, unheard)
+
+        def window_done(next_start: float, number: int = number, length: float = length) -> None:
+            if on_window_done:
+                finished = next_start >= length
+                on_window_done(
+                    Position(number + 1, 0.0) if finished else Position(number, next_start)
+                )
+
+        for segment in transcribe_long(
+            engine,
+            track.samples,
+            options,
+            start=resume_at.seconds if number == resume_at.track else 0.0,
+            window_seconds=window_seconds,
+            on_progress=progress,
+            on_window_done=window_done,
+            on_heard=heard,
+        ):
+            yield track.channel, segment
+
+
+def in_time_order(
+    heard: Iterable[tuple[int | None, Segment]],
+) -> list[tuple[int | None, Segment]]:
+    """The segments of all tracks as the transcript reads: by start time, the lower channel
+    first at a tie, each track's own order kept (the sort is stable). The worker does the same
+    in the database (Call.put_segments_in_time_order)."""
+    return sorted(heard, key=lambda item: (item[1].start, -1 if item[0] is None else item[0]))

@@ -2,7 +2,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from transcripts import exports
+from transcripts import charts, formats
 from transcripts.confidence import marked_pieces
 from transcripts.selectors import term_patterns
 
@@ -11,11 +11,8 @@ register = template.Library()
 
 @register.filter
 def clock(seconds: float | None) -> str:
-    """Seconds as the one clock reading used everywhere (pages, admin, exports):
-    75 -> "01:15", 3725 -> "1:02:05"."""
-    if seconds is None:
-        return "–"
-    return exports.clock(seconds)
+    """Seconds as a clock reading (formats.clock): 75 -> "1:15"; "–" when unknown."""
+    return "–" if seconds is None else formats.clock(seconds)
 
 
 @register.filter
@@ -34,11 +31,15 @@ def span(seconds: float | None) -> str:
 
 
 @register.filter
+def speaker_css(channel: int | None, call) -> str:
+    """The class that colours a channel's speaker on a call (charts.speaker_css)."""
+    return charts.speaker_css(call, channel)
+
+
+@register.filter
 def percent(share: float | None) -> str:
-    """A 0..1 share for people: 0.4312 -> "43%"."""
-    if share is None:
-        return "–"
-    return f"{round(share * 100)}%"
+    """A 0..1 share for people (formats.percent): 0.4312 -> "43%"; "–" when unknown."""
+    return "–" if share is None else formats.percent(share)
 
 
 @register.filter

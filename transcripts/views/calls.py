@@ -14,7 +14,7 @@ from .. import selectors, services
 from ..forms import CallFilterForm, CallTitleForm, UploadForm
 from ..media import serve_audio
 from ..uploads import too_large_response
-from .analysis import transcript_context
+from .call_panels import transcript_context
 
 # The call list's sortable columns: (label, sort key as in selectors.CALL_SORTS, the order of
 # a first click: dates and lengths newest and longest first, titles A to Z).
@@ -187,8 +187,7 @@ def call_rename(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = _call_changeable_by(request, uuid)
     form = CallTitleForm(request.POST)
     if form.is_valid():
-        call.title = form.cleaned_data["title"].strip()
-        call.save(update_fields=["title"])
+        call.retitle(form.cleaned_data["title"])
         messages.success(request, "Title saved.")
     return redirect(call)
 

@@ -4,14 +4,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import selectors, services
+from .. import selectors, transcription
 from ..speech.base import TranscriptionError
 from ..speech.engines import ENGINE_NAMES, installed, resolve_engine_name
 
 
 @require_GET
 def transcription_settings(request: HttpRequest) -> HttpResponse:
-    spec = services.engine_spec()
+    spec = transcription.engine_spec()
     try:
         engine = resolve_engine_name(spec)
     except TranscriptionError as error:
@@ -22,9 +22,9 @@ def transcription_settings(request: HttpRequest) -> HttpResponse:
         "spec": spec,
         "engine": engine,
         "problem": problem,
-        "options": services.effective_decoding(engine, spec),
+        "options": transcription.effective_decoding(engine, spec),
         "teams": [
-            (team, services.vocabulary_terms(team.vocabulary))
+            (team, transcription.vocabulary_terms(team.vocabulary))
             for team in selectors.teams_for_user(request.user)
         ],
         "installed": {name: installed(name) for name in ENGINE_NAMES},

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import selectors, services
+from .. import selectors, services, transcription
 from ..forms import (
     InvitationForm,
     MemberRoleForm,
@@ -67,7 +67,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         # Shown once, to the manager who just sent it, to hand over another way if need be.
         "invitation_link": request.session.pop("invitation_link", None) if is_manager else None,
         "retention_form": TeamRetentionForm(instance=team),
-        "vocabulary": services.vocabulary_terms(team.vocabulary),
+        "vocabulary": transcription.vocabulary_terms(team.vocabulary),
     }
     return render(request, "transcripts/team_detail.html", context)
 
@@ -138,7 +138,7 @@ def team_vocabulary(request: HttpRequest, slug: str) -> HttpResponse:
     form = TeamVocabularyForm(request.POST, instance=team)
     if form.is_valid():
         team = form.save(commit=False)
-        team.vocabulary = ", ".join(services.vocabulary_terms(team.vocabulary))
+        team.vocabulary = ", ".join(transcription.vocabulary_terms(team.vocabulary))
         team.save(update_fields=["vocabulary"])
         messages.success(request, "New calls will be transcribed with this vocabulary.")
     else:

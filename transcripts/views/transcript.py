@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import selectors, services
 from ..forms import SegmentTextForm
 from ..models import Call
-from .analysis import search_context
+from .call_panels import search_context
 
 
 @require_GET

@@ -1,4 +1,4 @@
-"""`manage.py benchmark`: bench/run.py with this install's data and model directories."""
+"""`manage.py benchmark`: bench.run with this install's data and model directories."""
 
 from pathlib import Path
 

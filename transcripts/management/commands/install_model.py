@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from transcripts.speech import audio, weights
 from transcripts.speech.base import DecodeOptions, EngineSpec, TranscriptionError
-from transcripts.speech.openai_engine import OpenAIWhisperEngine
 from transcripts.speech.wer import word_error_rate
+from transcripts.speech.whisper_engine import OpenAIWhisperEngine
 
 SAMPLE = Path(settings.BASE_DIR) / "tests" / "fixtures" / "sales_call.mp3"
 SAMPLE_SCRIPT = SAMPLE.with_suffix(".txt")

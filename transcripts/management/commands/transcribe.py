@@ -5,11 +5,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from transcripts import exports, services
-from transcripts.speech import audio
-from transcripts.speech.base import SAMPLE_RATE, TranscriptionError
+from transcripts import exports, transcription
+from transcripts.speech.base import TranscriptionError
 from transcripts.speech.engines import load_engine
-from transcripts.speech.pipeline import transcribe_long
+from transcripts.speech.pipeline import in_time_order, load_recording, transcribe_recording
 
 
 class Command(BaseCommand):
@@ -24,9 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--engine", help="faster, openai or api (default: WHISPER_ENGINE).")
 
     def handle(self, *args, files, format, model, engine, **options):
-        spec = services.engine_spec()
+        spec = transcription.engine_spec()
         spec = replace(spec, model=model or spec.model, engine=engine or spec.engine)
-        decode_options = services.decode_options()
+        decode_options = transcription.decode_options()
         started = time.monotonic()
         try:
             loaded = load_engine(spec)
@@ -50,14 +49,24 @@ class Command(BaseCommand):
     def transcribe(self, engine, path: Path, decode_options) -> tuple[dict, list]:
         """The file's transcript as the JSON output reports it, and its segments."""
         started = time.monotonic()
-        samples = audio.decode(path)
+        recording = load_recording(path, max_seconds=transcription.max_audio_seconds())
         decoded = time.monotonic()
-        segments = list(transcribe_long(engine, samples, decode_options))
+        # As the worker does: a dual-channel call's channels apart, then in time order.
+        heard = in_time_order(
+            transcribe_recording(
+                recording,
+                engine,
+                decode_options,
+                window_seconds=transcription.window_seconds(),
+            )
+        )
+        segments = [segment for _, segment in heard]
         finished = time.monotonic()
-        duration = len(samples) / SAMPLE_RATE
+        duration = recording.duration
         result = {
             "file": str(path),
             "duration": round(duration, 3),
+            "layout": recording.report.layout,
             **engine.describe(),
             "options": decode_options.as_dict(),
             "timings": {
@@ -66,7 +75,7 @@ class Command(BaseCommand):
                 "speed": round(duration / max(finished - started, 1e-9), 2),
             },
             "text": " ".join(segment.text for segment in segments),
-            "segments": [segment.as_dict() for segment in segments],
+            "segments": [{**segment.as_dict(), "channel": channel} for channel, segment in heard],
         }
         return result, segments
 

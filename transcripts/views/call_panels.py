@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import insights, selectors, services
+from .. import charts, selectors, services
 from ..exports import EXPORT_FORMATS
 from ..models import Call
 
@@ -49,8 +49,8 @@ def insights_context(call: Call, segments: list, *, updating: bool = False) -> d
         "analytics": analytics,
         # The figures shown are the last ones; a worker is computing new ones.
         "analytics_updating": updating,
-        "timeline": insights.timeline(call, segments, analytics),
-        "speaker_stats": insights.speaker_stats(call, analytics),
+        "timeline": charts.timeline(call, segments, analytics),
+        "speaker_stats": charts.speaker_stats(call, analytics),
         "best_rep_share": selectors.BEST_REP_TALK_SHARE,
     }
 

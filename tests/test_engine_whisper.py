@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transcripts.speech import openai_engine
+from transcripts.speech import whisper_engine
 from transcripts.speech.audio import decode
 from transcripts.speech.base import SAMPLE_RATE, DecodeOptions, EngineSpec, Segment
-from transcripts.speech.openai_engine import OpenAIWhisperEngine
 from transcripts.speech.wer import word_error_rate
+from transcripts.speech.whisper_engine import OpenAIWhisperEngine
 
 # Measured on the espeak sample: 0.069 (6 of 87 words) with the default options, with or
 # without word timestamps; 0.046 with beam_size=5. Room is left for a few words to change.
@@ -106,11 +106,11 @@ def test_it_leaves_whispers_progress_bar_alone_for_other_callers(
     import tqdm
 
     module = importlib.import_module("whisper.transcribe")
-    openai_engine._install_stand_in()
+    whisper_engine._install_stand_in()
 
     bar = module.tqdm.tqdm(total=10, disable=True)
 
-    assert isinstance(module.tqdm, openai_engine._TqdmStandIn)
+    assert isinstance(module.tqdm, whisper_engine._TqdmStandIn)
     assert isinstance(bar, tqdm.tqdm)
     bar.close()
 

@@ -1,7 +1,7 @@
 """The OpenAI audio transcription API as an engine, for servers without the CPU or GPU for Whisper.
 
 With this engine the audio leaves the server, so it is only used when WHISPER_ENGINE=api names
-it. HTTP goes through the standard library (urllib): no extra package to install and keep patched.
+it. The HTTP requests are made by openai_api_client.py.
 
 The endpoint takes at most 25 MB per request, so the audio is encoded here (Opus in Ogg by
 default, about 4 kB per second) and long audio is sent in pieces cut in quiet spots; each piece's
@@ -11,15 +11,9 @@ segments are moved by the piece's offset.
 from __future__ import annotations
 
 import bisect
-import http.client
 import io
-import json
 import math
-import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
@@ -35,6 +29,7 @@ from .base import (
     TranscriptionError,
     Word,
 )
+from .openai_api_client import TranscriptionAPIClient
 
 # The endpoint's limit. OpenAI says "25 MB" without saying which megabyte: take the smaller.
 MAX_UPLOAD_BYTES = 25_000_000
@@ -54,8 +49,6 @@ CUT_FRAME_SECONDS = 0.1
 MIN_AUDIO_SECONDS = 0.1
 # What Whisper reads of a prompt is its last 224 tokens, roughly this many characters.
 MAX_PROMPT_CHARS = 800
-# Status codes worth trying again: rate limits and the server's own failures.
-RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
 @dataclass(frozen=True)
@@ -128,26 +121,6 @@ def quiet_cut(audio: np.ndarray, start: int, end: int) -> int:
     return end - count * frame + quietest * frame + frame // 2
 
 
-def encode_multipart(
-    fields: Sequence[tuple[str, str]], filename: str, mime_type: str, data: bytes
-) -> tuple[bytes, str]:
-    """A multipart/form-data body with the text fields, then the file; and its content type."""
-    boundary = f"callscribe-{uuid.uuid4().hex}"
-    parts = []
-    for name, value in fields:
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        f"Content-Type: {mime_type}\r\n\r\n".encode()
-    )
-    parts.append(data)
-    parts.append(f"\r\n--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
 @dataclass(frozen=True)
 class Piece:
     """A stretch of the audio, as samples [start, end), encoded for one request."""
@@ -182,38 +155,29 @@ class OpenAIAPIEngine(Engine):
         max_backoff_seconds: float = 60.0,
         timeout_seconds: float = 600.0,
     ):
-        if not spec.api_key.strip():
-            raise TranscriptionError(
-                "The API engine needs an OpenAI API key: set OPENAI_API_KEY, or choose a local "
-                "engine with WHISPER_ENGINE."
-            )
-        base = spec.api_base.strip().rstrip("/")
-        # urllib also opens file: and ftp: URLs; only HTTP makes sense here.
-        if not base.startswith(("https://", "http://")):
-            raise TranscriptionError(
-                f"OPENAI_API_BASE must be an http:// or https:// URL, not {spec.api_base!r}."
-            )
         if audio_format not in AUDIO_FORMATS:
             raise TranscriptionError(
                 f"Unknown audio format {audio_format!r}: use {', '.join(AUDIO_FORMATS)}."
             )
-        self._api_key = spec.api_key.strip()
-        self.api_base = base
-        self.url = f"{base}/audio/transcriptions"
         self.model_name = spec.api_model or "whisper-1"
+        self.client = TranscriptionAPIClient(
+            api_key=spec.api_key,
+            api_base=spec.api_base,
+            model=self.model_name,
+            retries=retries,
+            backoff_seconds=backoff_seconds,
+            max_backoff_seconds=max_backoff_seconds,
+            timeout_seconds=timeout_seconds,
+        )
         self.device = "remote"
         self.compute_type = "api"
         self.audio_format = AUDIO_FORMATS[audio_format]
         self.max_upload_bytes = max_upload_bytes
         self.max_piece_seconds = max_piece_seconds
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
-        self.max_backoff_seconds = max_backoff_seconds
-        self.timeout_seconds = timeout_seconds
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
-        return f"OpenAIAPIEngine(model={self.model_name!r}, api_base={self.api_base!r})"
+        return f"OpenAIAPIEngine(model={self.model_name!r}, api_base={self.client.api_base!r})"
 
     def transcribe(
         self,
@@ -228,7 +192,12 @@ class OpenAIAPIEngine(Engine):
                 if options.condition_on_previous_text and previous_text:
                     # What the previous piece ended with carries names and spelling across the cut.
                     prompt = f"{prompt} {previous_text}".strip()[-MAX_PROMPT_CHARS:]
-                response = self._request(piece, options, prompt)
+                response = self.client.transcribe(
+                    self._fields(options, prompt),
+                    f"audio-{piece.start // SAMPLE_RATE:06d}.{self.audio_format.extension}",
+                    self.audio_format.mime_type,
+                    piece.data,
+                )
                 segments = parse_response(response, piece.duration)
                 if segments:
                     previous_text = segments[-1].text
@@ -292,123 +261,6 @@ class OpenAIAPIEngine(Engine):
         if prompt:
             fields.append(("prompt", prompt))
         return fields
-
-    def _request(self, piece: Piece, options: DecodeOptions, prompt: str) -> dict:
-        body, content_type = encode_multipart(
-            self._fields(options, prompt),
-            f"audio-{piece.start // SAMPLE_RATE:06d}.{self.audio_format.extension}",
-            self.audio_format.mime_type,
-            piece.data,
-        )
-        request = urllib.request.Request(
-            self.url,
-            data=body,
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self._api_key}",
-                "Content-Type": content_type,
-                "Accept": "application/json",
-                "User-Agent": "callscribe",
-            },
-        )
-        attempt = 0
-        while True:
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-                    payload = response.read()
-                break
-            except urllib.error.HTTPError as error:
-                status, detail = error.code, self._error_detail(error)
-                retry_after = _retry_after(error.headers.get("Retry-After"))
-                if status not in RETRY_STATUSES or "insufficient_quota" in detail:
-                    raise TranscriptionError(self._http_message(status, detail, piece)) from None
-                if attempt >= self.retries:
-                    raise TranscriptionError(self._gave_up_message(status, detail)) from None
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-                # Connection refused, DNS, TLS, a reset or a timeout: often passing, so retried.
-                if attempt >= self.retries:
-                    reason = getattr(error, "reason", None) or error
-                    raise TranscriptionError(
-                        f"The transcription API at {self.api_base} could not be reached: "
-                        f"{self._redact(str(reason))}."
-                    ) from None
-                retry_after = None
-            delay = self.backoff_seconds * 2**attempt
-            if retry_after is not None:
-                delay = max(delay, retry_after)
-            time.sleep(min(delay, self.max_backoff_seconds))
-            attempt += 1
-        try:
-            return json.loads(payload)
-        except ValueError:
-            raise TranscriptionError(
-                f"The transcription API at {self.api_base} answered with something that is not a "
-                "transcription: check OPENAI_API_BASE."
-            ) from None
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[key]")
-
-    def _error_detail(self, error: urllib.error.HTTPError) -> str:
-        """The API's own explanation from an error response, without the key, kept short."""
-        try:
-            raw = error.read(20_000)
-        except (OSError, http.client.HTTPException):
-            return ""
-        try:
-            payload = json.loads(raw)
-            detail = payload["error"]["message"]
-            code = payload["error"].get("code")
-            if code:
-                detail = f"{detail} ({code})"
-        except (ValueError, KeyError, TypeError, AttributeError):
-            detail = raw.decode("utf-8", "replace")
-        detail = " ".join(str(detail).split())
-        return self._redact(detail)[:300]
-
-    def _http_message(self, status: int, detail: str, piece: Piece) -> str:
-        said = f": {detail}" if detail else "."
-        if status == 401:
-            # OpenAI's message repeats part of the key; the status says all that is needed.
-            return "The transcription API refused the API key (HTTP 401): check OPENAI_API_KEY."
-        if status == 403:
-            return f"The transcription API refused access for this API key (HTTP 403){said}"
-        if status == 404:
-            return (
-                f"The transcription API has no {self.url} or no model {self.model_name!r} "
-                f"(HTTP 404): check OPENAI_API_BASE and OPENAI_API_MODEL{said}"
-            )
-        if status == 413:
-            return (
-                f"The transcription API refused a {len(piece.data) / 1e6:.1f} MB piece of audio "
-                f"as too large (HTTP 413): its limit is lower than this server expects{said}"
-            )
-        if status == 429:
-            return f"The OpenAI account has no quota left (HTTP 429){said}"
-        if status == 400:
-            return f"The transcription API refused the request (HTTP 400){said}"
-        return f"The transcription API answered HTTP {status}{said}"
-
-    def _gave_up_message(self, status: int, detail: str) -> str:
-        tries = self.retries + 1
-        said = f" Its last answer: {detail}" if detail else ""
-        if status == 429:
-            return (
-                f"The transcription API kept refusing requests as too many (HTTP 429) after "
-                f"{tries} tries: try again later.{said}"
-            )
-        return (
-            f"The transcription API failed (HTTP {status}) {tries} times in a row: try again "
-            f"later.{said}"
-        )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header; the date form is rare from APIs and ignored."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _float(value: object) -> float | None:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from tests.openai_api_server import FakeTranscriptionAPI, decoded_duration
-from transcripts.speech.api_engine import (
+from transcripts.speech.base import SAMPLE_RATE, DecodeOptions, EngineSpec, TranscriptionError
+from transcripts.speech.openai_api_engine import (
     AUDIO_FORMATS,
     OpenAIAPIEngine,
     encode_audio,
     parse_response,
     quiet_cut,
 )
-from transcripts.speech.base import SAMPLE_RATE, DecodeOptions, EngineSpec, TranscriptionError
 
 KEY = "sk-test-key"
 
@@ -248,7 +248,7 @@ def test_it_waits_as_long_as_retry_after_asks_within_its_cap(
     api: FakeTranscriptionAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("transcripts.speech.api_engine.time.sleep", waits.append)
+    monkeypatch.setattr("transcripts.speech.openai_api_client.time.sleep", waits.append)
     api.answer_next(503, headers={"Retry-After": "7"})
     api.answer_next(503, headers={"Retry-After": "120"})
 

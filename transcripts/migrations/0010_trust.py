@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('transcripts', '0008_teamui'),
+        ('transcripts', '0009_pipeline'),
     ]
 
     operations = [
