@@ -98,3 +98,42 @@ def test_the_pipeline_reports_speech_and_unheard_spans_in_the_recordings_time(en
     assert all(a[1] <= b[0] + 1e-6 for a, b in zip(speech, speech[1:], strict=False))
     assert all(start < end for start, end in unheard)
     assert segments and speech[-1][1] <= len(samples) / 16_000
+
+
+class ScriptedDecoders(FasterWhisperEngine):
+    """The engine's hole planning (fill_holes) with decoders that hear nothing and say whether
+    it was silence: which holes each model is given, and whether the larger one is loaded."""
+
+    def __init__(self, silent: bool):
+        self.model, self.silent, self.loaded, self.tried = "tiny", silent, False, []
+
+    def fallback(self):
+        self.loaded = True
+        return "base"
+
+    def _decode_hole(self, model, audio, hole, segments, options):
+        self.tried.append((model, hole.start))
+        return [], self.silent
+
+
+def planned(silent: bool) -> ScriptedDecoders:
+    from transcripts.speech.coverage import Span
+
+    decoders = ScriptedDecoders(silent)
+    # Ten stretches of 3 s of speech with no word: 30 s, of which a quarter may be redone.
+    speech = [Span(10.0 * n, 10.0 * n + 3.0) for n in range(10)]
+    _segments, unheard = decoders.fill_holes(None, speech, [], DecodeOptions())
+    assert len(unheard) == 10  # nothing was heard: all of it is reported
+    return decoders
+
+
+def test_each_model_decodes_again_at_most_a_quarter_of_the_speech():
+    decoders = planned(silent=False)
+    assert [start for model, start in decoders.tried if model == "tiny"] == [0.0, 10.0]
+    assert [start for model, start in decoders.tried if model == "base"] == [0.0, 10.0]
+
+
+def test_the_larger_model_is_not_loaded_for_holes_the_first_judged_silent():
+    decoders = planned(silent=True)
+    assert not decoders.loaded
+    assert [model for model, _start in decoders.tried] == ["tiny", "tiny"]

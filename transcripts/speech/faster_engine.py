@@ -254,23 +254,25 @@ class FasterWhisperEngine(Engine):
         """
         budget = HOLE_BUDGET_SHARE * sum(span.seconds for span in speech)
         holes = find_holes(speech, _word_times(segments))
-        silent: set[Span] = set()
+        # The next model tries only what the one before tried and heard something in.
+        to_try = holes
         for model in (lambda: self.model, self.fallback):
-            holes_to_try = [hole for hole in holes if hole not in silent]
             # The larger model is loaded only when a hole survives with speech in it.
-            decoder = model() if holes_to_try else None
+            decoder = model() if to_try else None
             if decoder is None:
-                continue
-            spent = 0.0
-            for hole in holes_to_try:
+                break
+            spent, heard = 0.0, []
+            for hole in to_try:
                 if spent + hole.seconds > budget:
                     break
                 spent += hole.seconds
                 found, heard_nothing = self._decode_hole(decoder, audio, hole, segments, options)
                 segments += found
-                if heard_nothing:
-                    silent.add(hole)
+                if not heard_nothing:
+                    heard.append(hole)
             holes = find_holes(speech, _word_times(segments))
+            # What is left of a hole partly filled is tried again too.
+            to_try = [h for h in holes if any(h.start < t.end and t.start < h.end for t in heard)]
         return segments, holes
 
     def _decode_hole(
