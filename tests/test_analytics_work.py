@@ -116,24 +116,24 @@ def post_tracker(client, name: str, phrases: str):
     )
 
 
-def test_it_refuses_a_tracker_with_too_many_phrases(client_for, bob, acme, settings):
+def test_it_refuses_a_tracker_with_too_many_phrases(client_for, alice, acme, settings):
     settings.MAX_TRACKER_PHRASES = 100
-    response = post_tracker(client_for(bob), "Attack", "\n".join(ATTACK_PHRASES + ["one more"]))
+    response = post_tracker(client_for(alice), "Attack", "\n".join(ATTACK_PHRASES + ["one more"]))
     assert response.status_code == 400
     assert "A tracker can have up to 100 phrases; this one has 101." in response.content.decode()
     assert not acme.trackers.filter(name="Attack").exists()
 
 
-def test_it_refuses_a_phrase_that_is_too_long(client_for, bob, acme, settings):
+def test_it_refuses_a_phrase_that_is_too_long(client_for, alice, acme, settings):
     settings.MAX_TRACKER_PHRASE_CHARS = 100
-    response = post_tracker(client_for(bob), "Long", "x" * 101)
+    response = post_tracker(client_for(alice), "Long", "x" * 101)
     assert response.status_code == 400
     assert "Keep each phrase under 100 characters." in response.content.decode()
 
 
-def test_it_refuses_a_tracker_beyond_the_teams_limit(client_for, bob, acme, settings):
+def test_it_refuses_a_tracker_beyond_the_teams_limit(client_for, alice, acme, settings):
     settings.MAX_TRACKERS_PER_TEAM = acme.trackers.count() + 1
-    client = client_for(bob)
+    client = client_for(alice)
     assert post_tracker(client, "Security", "SOC 2").status_code == 302
     response = post_tracker(client, "Legal", "NDA")
     assert response.status_code == 400

@@ -1,6 +1,7 @@
 """The reaper: calls whose worker died go back to the queue, and fail after too many tries."""
 
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from django.utils import timezone
@@ -65,12 +66,24 @@ def test_it_runs_every_minute(db):
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
 
 
+def schedule_reaper_as_the_migrations_do() -> None:
+    """Transactional tests empty every table after them, the migrations' schedules included:
+    make the reaper's again with the migrations' own code."""
+    from django.apps import apps
+
+    if not Schedule.objects.filter(func="transcripts.tasks.reap_stale_calls").exists():
+        import_module("transcripts.migrations.0002_schedule_reaper").schedule_reaper(apps, None)
+        import_module("transcripts.migrations.0008_teamui").quiet_reaper(apps, None)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_its_successes_are_not_saved_so_they_do_not_crowd_out_transcriptions():
     # The scheduler closes the database connection: no test transaction can hold it.
     from django_q.brokers import get_broker
     from django_q.scheduler import scheduler
     from django_q.signing import SignedPackage
+
+    schedule_reaper_as_the_migrations_do()
 
     Schedule.objects.filter(func="transcripts.tasks.reap_stale_calls").update(
         next_run=timezone.now() - timedelta(seconds=1)
