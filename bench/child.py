@@ -98,8 +98,15 @@ def transcribe_call(setup: dict[str, Any], variant: str, clip: dict[str, Any]) -
         loaded, cpu_loaded = time.monotonic(), cpu_seconds()
         if variant != "engine":
             engine = bypass_engine(engine, variant)
+        unheard: list[tuple[float, float]] = []
         heard = in_time_order(
-            transcribe_recording(recording, engine, options, window_seconds=setup["window_seconds"])
+            transcribe_recording(
+                recording,
+                engine,
+                options,
+                window_seconds=setup["window_seconds"],
+                on_heard=lambda _channel, _speech, spans: unheard.extend(spans),
+            )
         )
     segments = [segment for _, segment in heard]
     finished = time.monotonic()
@@ -119,9 +126,22 @@ def transcribe_call(setup: dict[str, Any], variant: str, clip: dict[str, Any]) -
         "peak_rss_mb": peak_rss_mb(),
         "segments": len(segments),
         "text": "\n".join(segment.text for segment in segments),
+        # For bench.completeness: where words landed, and what the engine could not hear.
+        "word_times": [times for segment in segments for times in word_times(segment)],
+        "unheard": unheard,
         "engine": engine.describe(),
         "layout": layout,
     }
+
+
+def word_times(segment) -> list[tuple[float, float]]:
+    """The segment's word times; spread evenly over the segment where the engine gave none
+    (sequential decoding without word timestamps), so holes are measured alike."""
+    if segment.words:
+        return [(w.start, w.end) for w in segment.words]
+    count = max(1, len(segment.text.split()))
+    step = (segment.end - segment.start) / count
+    return [(segment.start + i * step, segment.start + (i + 1) * step) for i in range(count)]
 
 
 def run_child(spec_path: Path, result_path: Path) -> None:

@@ -8,6 +8,14 @@ Clips are built once and cached in the corpus directory, each as `<name>.<ext>` 
     call_20min       twenty minutes, three voices, pauses and a minute of hold music (MP3)
     call_2h          the 20-minute call six times over, as Opus: the memory check
 
+The hard corpus (HARD_CLIPS) is spoken from other sentences (RenewalWriter: account reviews,
+renewals and support escalations), so no text in it was used to choose the engine's defaults:
+
+    dense_4min       three voices, dense turn-taking: 0.2-0.6 s between turns
+    fast_2min        three voices at 195-210 words a minute, dense turns
+    back_to_back     three one-minute calls joined with half a second between them
+    phone_20min      a dense twenty-minute call as a phone line carries it (8 kHz mu-law)
+
 Test and benchmark tooling only: it needs espeak-ng, sox and ffmpeg, which the product does not.
 """
 
@@ -21,7 +29,7 @@ import subprocess
 import tempfile
 import wave
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +76,19 @@ class Clip:
 
 # Who speaks in which voice. Several accents and both sexes: accuracy on one voice says little.
 TWO_PARTY = {"rep": Voice("en-us", 170, 45), "prospect": Voice("en-gb+f3", 160, 55)}
+# The hard corpus: other accents than the calls above, and a fast pair.
+HARD_CAST = {
+    "rep": Voice("en-us+m2", 175, 45),
+    "prospect": Voice("en-gb-scotland+f2", 170, 62),
+    "manager": Voice("en-gb-x-gbclan", 165, 38),
+}
+FAST_CAST = {
+    "rep": Voice("en-us+m4", 205, 48),
+    "prospect": Voice("en-gb+f5", 195, 58),
+    "manager": Voice("en-029", 210, 42),
+}
+DENSE_PAUSES = (0.2, 0.6)
+
 THREE_PARTY = {
     "rep": Voice("en+m3", 165, 40),
     "prospect": Voice("en-us+f3", 160, 60),
@@ -296,6 +317,99 @@ class CallWriter:
         return block()
 
 
+# --- The hard corpus's script: other sentences than the calls above and the tests' ----------
+
+PRODUCTS = ("Ledgerly", "Quorra", "Zentrix", "Vantora", "Kyvo")
+CITIES = ("Seattle", "Dublin", "Phoenix", "Melbourne", "Atlanta", "Montreal")
+MONTHS = ("January", "March", "April", "June", "September", "November")
+
+
+class RenewalWriter(CallWriter):
+    """An account manager's renewal and support call: other topics, words and numbers."""
+
+    def __init__(self, rng: random.Random):
+        super().__init__(rng)
+        self.product = rng.choice(PRODUCTS)
+
+    def opening(self) -> list[tuple[str, str]]:
+        return [
+            ("rep", f"Good morning {self.prospect}, it is {self.rep} calling about your renewal."),
+            ("prospect", f"Morning {self.rep}. Good timing, I was just reading your email."),
+            ("manager", f"{self.manager} here as well, I look after the {self.product} account."),
+        ]
+
+    def middle_block(self) -> list[tuple[str, str]]:
+        blocks = (self.usage, self.outage, self.seats, self.integration, self.invoice, self.quick)
+        return self.rng.choice(blocks)()
+
+    def usage(self) -> list[tuple[str, str]]:
+        return [
+            ("rep", f"How many of your agents in {self.pick(CITIES)} log in every week?"),
+            ("prospect", f"Around {self.num(30, 90)} of them, mostly on the night shift."),
+            ("manager", "That matches our dashboard. Adoption went up after the training."),
+            ("prospect", "Yes, the training in " + self.pick(MONTHS) + " helped a lot."),
+        ]
+
+    def outage(self) -> list[tuple[str, str]]:
+        hours = self.num(2, 6)
+        return [
+            ("prospect", f"We had an outage last {self.pick(WEEKDAYS)} that lasted {hours} hours."),
+            ("manager", "I am sorry about that. The root cause was a failed database upgrade."),
+            ("prospect", "Our customers noticed. My director asked me for a written report."),
+            ("manager", "You will have the incident report by the end of the week."),
+            ("rep", "And we will credit the downtime on your next invoice."),
+        ]
+
+    def seats(self) -> list[tuple[str, str]]:
+        seats = self.rng.choice((35, 45, 70, 120, 150))
+        return [
+            ("rep", f"Your contract covers {number_words(seats)} seats. Is that still right?"),
+            ("prospect", f"We need {self.num(10, 30, 5)} more for the new support team."),
+            ("rep", "Adding them now keeps the same rate for the whole term."),
+            ("prospect", "Good. Can the new seats start on the first of next month?"),
+            ("rep", "Yes, I can set that up today."),
+        ]
+
+    def integration(self) -> list[tuple[str, str]]:
+        return [
+            ("manager", f"Are you still syncing tickets into {self.pick(CRMS)} by hand?"),
+            ("prospect", "We are. Someone exports a spreadsheet every evening."),
+            ("manager", "The connector does that on its own, every fifteen minutes."),
+            ("prospect", "Does it keep the attachments and the internal notes?"),
+            ("manager", "Attachments yes, internal notes only if you switch that option on."),
+        ]
+
+    def invoice(self) -> list[tuple[str, str]]:
+        amount = self.rng.choice((12_400, 18_750, 26_300, 41_900))
+        return [
+            ("prospect", "Our finance team flagged the last invoice. It looked too high."),
+            ("rep", f"The total was {number_words(amount)} dollars, including the extra storage."),
+            ("prospect", "We never asked for extra storage."),
+            ("rep", "Then I will remove it and send a corrected invoice this afternoon."),
+        ]
+
+    def quick(self) -> list[tuple[str, str]]:
+        return [
+            ("prospect", "Quick question before I forget."),
+            ("rep", "Go ahead."),
+            ("prospect", f"Is {self.product} moving to the new pricing in {self.pick(MONTHS)}?"),
+            ("manager", "Only for new customers. Your price is locked until the renewal."),
+            ("prospect", "Okay, good to know."),
+        ]
+
+    def next_steps(self) -> list[tuple[str, str]]:
+        return [
+            ("rep", f"I will send the renewal paperwork by {self.pick(WEEKDAYS)}."),
+            ("prospect", f"Please copy {self.colleague} from procurement on it."),
+        ]
+
+    def closing(self) -> list[tuple[str, str]]:
+        return [
+            ("manager", "Thanks for the candid feedback today."),
+            ("prospect", "Thank you both. Talk next week."),
+        ]
+
+
 # --- Sound --------------------------------------------------------------------------------------
 
 
@@ -379,12 +493,19 @@ class CallPlan:
     # Where the rep puts the prospect on hold, and for how long (None: no hold).
     hold_at: float | None = None
     hold_seconds: float = 60.0
+    # The hard corpus: RenewalWriter's sentences, and pauses drawn from this range (seconds).
+    renewal: bool = False
+    dense_pauses: tuple[float, float] | None = None
 
 
 def synthesize(plan: CallPlan, workdir: Path) -> tuple[np.ndarray, list[Turn]]:
     """The call's audio and its turns with times, about plan.seconds long."""
-    writer = CallWriter(random.Random(plan.seed))
+    writer = (RenewalWriter if plan.renewal else CallWriter)(random.Random(plan.seed))
     pauses = random.Random(plan.seed + 1)
+
+    def pause(rng: random.Random) -> float:
+        return rng.uniform(*plan.dense_pauses) if plan.dense_pauses else pause_seconds(rng)
+
     pieces: list[np.ndarray] = []
     turns: list[Turn] = []
     elapsed = 0.0
@@ -392,7 +513,7 @@ def synthesize(plan: CallPlan, workdir: Path) -> tuple[np.ndarray, list[Turn]]:
     def say(lines: list[tuple[str, str]]) -> None:
         nonlocal elapsed
         for speaker, text in lines:
-            gap = silence(pause_seconds(pauses) if pieces else 0.3)
+            gap = silence(pause(pauses) if pieces else 0.3)
             voice = plan.cast[speaker]
             speech = speak(text, voice, workdir)
             start = elapsed + len(gap) / SAMPLE_RATE
@@ -401,12 +522,14 @@ def synthesize(plan: CallPlan, workdir: Path) -> tuple[np.ndarray, list[Turn]]:
             turns.append(Turn(speaker, voice.name, text, round(start, 3), round(end, 3)))
             elapsed = end
 
-    long_call = plan.seconds >= 45
+    long_call = plan.seconds >= 45 and not plan.renewal
     say(writer.opening() + (writer.agenda() if long_call else []))
     # Room for the goodbye (about 6 s) and the next steps (15 s), and for the last block going
     # over (half a block on average): the call ends close to plan.seconds. A short clip is
     # only a greeting and a goodbye.
     budget = plan.seconds - 28 if long_call else 0.0
+    if plan.renewal:
+        budget = plan.seconds - 10
     on_hold_pending = plan.hold_at is not None
     while elapsed < budget or on_hold_pending:
         if on_hold_pending and elapsed >= plan.hold_at:
@@ -417,7 +540,7 @@ def synthesize(plan: CallPlan, workdir: Path) -> tuple[np.ndarray, list[Turn]]:
             say(writer.after_hold())
             continue
         say(writer.middle_block())
-    say((writer.next_steps() if long_call else []) + writer.closing())
+    say((writer.next_steps() if long_call or plan.renewal else []) + writer.closing())
     pieces.append(silence(0.5))
     return np.concatenate(pieces), turns
 
@@ -495,6 +618,34 @@ def build_call(
     return clip
 
 
+def build_joined(
+    corpus_dir: Path, name: str, plans: list[CallPlan], description: str, gap: float = 0.5
+) -> Clip:
+    """Several calls in one recording, `gap` seconds apart: as a dialer records a session."""
+    require_tools()
+    corpus_dir = Path(corpus_dir)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    pieces: list[np.ndarray] = []
+    turns: list[Turn] = []
+    elapsed = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=corpus_dir) as tmp:
+        for plan in plans:
+            samples, call_turns = synthesize(plan, Path(tmp))
+            turns += [
+                replace(t, start=round(t.start + elapsed, 3), end=round(t.end + elapsed, 3))
+                for t in call_turns
+            ]
+            pieces += [samples, silence(gap)]
+            elapsed += (len(samples) + int(gap * SAMPLE_RATE)) / SAMPLE_RATE
+    samples = np.concatenate(pieces)
+    target = corpus_dir / f"{name}.wav"
+    write_wav(target, samples)
+    clip = Clip(name, target, corpus_dir / f"{name}.txt", len(samples) / SAMPLE_RATE, description)
+    clip.script.write_text("\n".join(turn.text for turn in turns) + "\n")
+    write_manifest(clip, turns, {"seeds": [plan.seed for plan in plans]})
+    return clip
+
+
 def build_phone_copy(corpus_dir: Path, name: str, source: Clip, seed: int = 11) -> Clip:
     """`source` as a phone line carries it: 8 kHz, 300-3400 Hz, line noise, G.711 mu-law."""
     require_tools()
@@ -559,6 +710,7 @@ def build_repeated(corpus_dir: Path, name: str, source: Clip, times: int) -> Cli
 
 CLIP_NAMES = ("call_1min", "call_1min_phone", "call_20min", "call_2h")
 QUICK_CLIPS = ("call_1min", "call_1min_phone")
+HARD_CLIPS = ("dense_4min", "fast_2min", "back_to_back", "phone_20min")
 
 
 def _build(corpus_dir: Path, name: str, log: Log) -> Clip:
@@ -582,7 +734,51 @@ def _build(corpus_dir: Path, name: str, log: Log) -> Clip:
         )
     if name == "call_2h":
         return build_repeated(corpus_dir, name, ensure_clip(corpus_dir, "call_20min", log), 6)
-    raise ValueError(f"Unknown clip {name!r}: use one of {', '.join(CLIP_NAMES)}.")
+    hard = _build_hard(corpus_dir, name, log)
+    if hard is not None:
+        return hard
+    raise ValueError(f"Unknown clip {name!r}: use one of {', '.join(CLIP_NAMES + HARD_CLIPS)}.")
+
+
+def _dense(seconds: float, seed: int, cast: dict[str, Voice] = HARD_CAST) -> CallPlan:
+    return CallPlan(seconds=seconds, seed=seed, cast=cast, renewal=True, dense_pauses=DENSE_PAUSES)
+
+
+def _build_hard(corpus_dir: Path, name: str, log: Log) -> Clip | None:
+    voices = "three voices (en-us+m2, en-gb-scotland+f2, en-gb-x-gbclan)"
+    # Seed 101 is the tests' clip (tests/test_holes.py), used while choosing the engine's
+    # settings: the benchmark's clips have other seeds, so other sentences in another order.
+    if name == "dense_4min":
+        return build_call(
+            corpus_dir,
+            name,
+            _dense(4 * 60, 111),
+            f"four minutes, {voices}, 0.2-0.6 s between turns, 16 kHz WAV",
+        )
+    if name == "fast_2min":
+        return build_call(
+            corpus_dir,
+            name,
+            _dense(2 * 60, 202, FAST_CAST),
+            "two minutes, three fast voices (195-210 words a minute), 0.2-0.6 s between turns",
+        )
+    if name == "back_to_back":
+        return build_joined(
+            corpus_dir,
+            name,
+            [_dense(60, seed) for seed in (301, 302, 303)],
+            f"three one-minute calls joined 0.5 s apart, {voices}, dense turns, 16 kHz WAV",
+        )
+    if name == "dense_20min":
+        return build_call(
+            corpus_dir,
+            name,
+            _dense(20 * 60, 404),
+            f"twenty minutes, {voices}, 0.2-0.6 s between turns, 16 kHz WAV",
+        )
+    if name == "phone_20min":
+        return build_phone_copy(corpus_dir, name, ensure_clip(corpus_dir, "dense_20min", log))
+    return None
 
 
 def ensure_clip(corpus_dir: Path, name: str, log: Log = print) -> Clip:

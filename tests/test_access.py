@@ -22,6 +22,7 @@ CALL_OWNER_ACTION = {ANON: 302, MEMBER: 403, OUTSIDER: 404, MANAGER: 302, STAFF:
 TEAM_MANAGER_ACTION = {ANON: 302, MEMBER: 403, OUTSIDER: 404, MANAGER: 302, STAFF: 404}
 EVERYONE = {v: 200 for v in VISITORS}
 TEAM_MANAGER_PAGE = {ANON: 302, MEMBER: 403, OUTSIDER: 404, MANAGER: 200, STAFF: 404}
+CALL_OWNER_PAGE = {ANON: 302, MEMBER: 403, OUTSIDER: 404, MANAGER: 200, STAFF: 404}
 
 MATRIX = {
     "login": ("get", EVERYONE),
@@ -40,6 +41,7 @@ MATRIX = {
     "transcripts:call_audio": ("get", CALL_VIEW),
     # Transcribing again discards people's corrections: the uploader's or a manager's call.
     "transcripts:call_retranscribe": ("post", CALL_OWNER_ACTION),
+    "transcripts:call_retranscribe_confirm": ("get", CALL_OWNER_PAGE),
     "transcripts:call_cancel": ("post", CALL_OWNER_ACTION),
     "transcripts:call_rename": ("post", CALL_OWNER_ACTION),
     "transcripts:call_delete": ("post", CALL_OWNER_ACTION),
@@ -68,6 +70,7 @@ MATRIX = {
     "transcripts:search": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:dashboard": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:team_recording": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:team_vocabulary": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_retention": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_export": ("get", {**TEAM_MANAGER_ACTION, MANAGER: 200}),
     # Every member sees the trackers; only managers change them (WRITES below).
@@ -184,6 +187,7 @@ POST_DATA = {
     "transcripts:invitation_create": {"email": "erin@example.com", "role": "member"},
     "transcripts:team_switch": {"team": ""},
     "transcripts:team_recording": {"rep_channel": "1"},
+    "transcripts:team_vocabulary": {"vocabulary": "Zentrix, Quorra"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
     "transcripts:team_rename": {"name": "Acme Sales EMEA"},
     "transcripts:member_role": {"role": "member"},

@@ -12,6 +12,7 @@ import docx
 import pytest
 
 from transcripts.analytics import analyse
+from transcripts.confidence import LOW_PROBABILITY, is_low
 from transcripts.exports import (
     EXPORT_FORMATS,
     render,
@@ -31,6 +32,11 @@ class Seg:
     text: str
     speaker: str = ""
     words: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class EditedSeg(Seg):
+    original_text: str = ""
 
 
 CALL = [
@@ -209,10 +215,36 @@ def test_json_round_trips_the_transcript_and_analytics():
     assert data == {
         "title": TITLE,
         "duration": DURATION,
-        "segments": [asdict(s) for s in CALL],
+        "low_confidence_below": LOW_PROBABILITY,
+        "segments": [
+            {
+                **asdict(s),
+                "edited": False,
+                "words": [{**w, "low_confidence": is_low(w)} for w in s.words],
+            }
+            for s in CALL
+        ],
         "speakers": ["Rep", "Customer"],
         "analytics": analytics,
     }
+
+
+def test_json_marks_unsure_words_and_keeps_an_edited_lines_original_words():
+    words = [
+        {"start": 0.0, "end": 0.4, "word": "Call", "probability": 0.93},
+        {"start": 0.4, "end": 0.9, "word": "Zentrix.", "probability": 0.21},
+    ]
+    heard = Seg(0.0, 0.9, "Call Zentrix.", words=words)
+    edited = EditedSeg(1.0, 1.9, "Call Zentrix today.", words=words, original_text="Call Zentrix.")
+
+    data = json.loads(to_json([heard, edited], title="T", duration=2))
+
+    first, second = data["segments"]
+    assert [w["low_confidence"] for w in first["words"]] == [False, True]
+    assert first["edited"] is False and "original_text" not in first
+    assert second["edited"] is True and second["words"] == []
+    assert second["original_text"] == "Call Zentrix."
+    assert [w["word"] for w in second["original_words"]] == ["Call", "Zentrix."]
 
 
 def test_json_turns_word_objects_into_dicts():
@@ -228,7 +260,7 @@ def test_json_turns_word_objects_into_dicts():
     data = json.loads(to_json([seg], title="T", duration=1, analytics=None))
 
     assert data["segments"][0]["words"] == [
-        {"start": 0.1, "end": 0.4, "word": " Hi.", "probability": 0.5}
+        {"start": 0.1, "end": 0.4, "word": " Hi.", "probability": 0.5, "low_confidence": False}
     ]
     assert data["speakers"] == []
     assert data["analytics"] is None

@@ -31,3 +31,23 @@ def test_it_explains_an_unknown_engine(client_for, alice, settings):
     settings.WHISPER_ENGINE = "whisperx"
     page = client_for(alice).get(URL).content.decode()
     assert "Unknown WHISPER_ENGINE" in page
+
+
+def test_it_shows_the_effective_beam_batch_and_word_times_not_zero(client_for, alice, settings):
+    settings.WHISPER_ENGINE = "faster"
+    settings.WHISPER_DEVICE = "cpu"
+    settings.WHISPER_BEAM_SIZE = 0
+    settings.WHISPER_BATCH_SIZE = 0
+    page = client_for(alice).get(URL).content.decode()
+    assert "<th>Beam size</th><td>5</td>" in page
+    assert "<th>Batch size (speech chunks decoded at once)</th><td>4</td>" in page
+    assert "<th>Word timestamps</th><td>yes</td>" in page
+    assert "beam_size" not in page
+
+
+def test_it_lists_each_teams_vocabulary(client_for, alice, acme):
+    acme.vocabulary = "Zentrix, Quorra"
+    acme.save()
+    page = client_for(alice).get(URL).content.decode()
+    assert '<span class="phrase">Zentrix</span>' in page
+    assert '<span class="phrase">Quorra</span>' in page

@@ -117,6 +117,7 @@ class CallAdmin(admin.ModelAdmin):
             "Transcription",
             {"fields": ["engine", "model_name", "device", "compute_type", "decode_options"]},
         ),
+        ("What was heard", {"fields": ["unheard", "edits_not_carried"]}),
         (
             "Timing",
             {

@@ -217,23 +217,38 @@ def word_count(text: str) -> int:
 # --- Metrics ----------------------------------------------------------------------------------
 
 
-def talk_time(segments: Sequence[SegmentLike]) -> dict[str, float]:
+# Heard speech: (speaker, start, end) stretches where voice-activity detection heard someone.
+HeardSpeech = Sequence[tuple[str, float, float]]
+
+
+def talk_time(segments: Sequence[SegmentLike], heard: HeardSpeech = ()) -> dict[str, float]:
     """Seconds each speaker talks ("" for unlabelled speech), overlaps counted for each speaker.
 
-    A speaker's own overlapping segments are merged first so nothing is counted twice.
+    From what voice-activity detection heard where the engine reports it (speech the transcript
+    missed is still talk), else from the lines' times. A speaker's own overlapping stretches
+    are merged first so nothing is counted twice.
     """
     intervals: dict[str, list[tuple[float, float]]] = {}
     for segment in segments:
         intervals.setdefault(speaker_of(segment), []).append(
             (float(segment.start), float(segment.end))
         )
+    by_vad: dict[str, list[tuple[float, float]]] = {}
+    for name, start, end in heard:
+        by_vad.setdefault(name, []).append((float(start), float(end)))
+    intervals.update(by_vad)
     return {name: _round(_union_seconds(spans)) for name, spans in intervals.items()}
 
 
-def silence(segments: Sequence[SegmentLike], duration: float) -> dict[str, float]:
-    """Seconds and share of the call when nobody speaks (the union of all speech, inverted)."""
+def silence(
+    segments: Sequence[SegmentLike], duration: float, heard: HeardSpeech = ()
+) -> dict[str, float]:
+    """Seconds and share of the call when nobody speaks (the union of all speech, inverted);
+    speech is what voice-activity detection heard, where reported, and every line."""
     total = effective_duration(segments, duration)
-    speech = _union_seconds((max(0.0, float(s.start)), min(total, float(s.end))) for s in segments)
+    spans = [(float(s.start), float(s.end)) for s in segments]
+    spans += [(float(start), float(end)) for _name, start, end in heard]
+    speech = _union_seconds((max(0.0, start), min(total, end)) for start, end in spans)
     quiet = max(0.0, total - speech)
     return {
         "speech_seconds": _round(speech),
@@ -530,14 +545,16 @@ def analyse(
     segments: Iterable[SegmentLike],
     duration: float,
     trackers: Mapping[str, Sequence[str]] | None = None,
+    heard: HeardSpeech = (),
 ) -> dict[str, Any]:
     """Every metric for one call as a JSON-serialisable dict with a fixed set of keys.
 
     See the module docstring for the conventions; seconds are rounded to 3 places, shares
-    (0..1) to 4 and words per minute to 1.
+    (0..1) to 4 and words per minute to 1. `heard` is what voice-activity detection heard, where
+    the engine reports it: talk time and silence are measured on it.
     """
     segments = list(segments)
-    talk = talk_time(segments)
+    talk = talk_time(segments, heard)
     total_talk = sum(talk.values())
     fillers = filler_counts(segments)
     tracker_names = list(trackers or {})
@@ -557,7 +574,7 @@ def analyse(
         "labelled": bool(names),
         "overall": {
             "talk_seconds": _round(total_talk),
-            **silence(segments, duration),
+            **silence(segments, duration, heard),
             "word_count": words,
             "words_per_minute": words_per_minute(words, total_talk),
             "longest_monologue": longest_monologue(segments),

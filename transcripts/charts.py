@@ -28,6 +28,8 @@ class Timeline:
     duration: float
     rows: list[SpeakerRow]
     marks: list[dict[str, Any]]
+    # Speech the engine heard but could not make words of: drawn as unheard, not as silence.
+    unheard: list[dict[str, Any]] = field(default_factory=list)
     width: int = TIMELINE_WIDTH
 
 
@@ -65,7 +67,16 @@ def timeline(call, segments: Sequence[Any], analytics: dict | None) -> Timeline:
         {**hit, "x": _x(hit["start"], duration)}
         for hit in (analytics or {}).get("tracker_hits", [])
     ]
-    return Timeline(duration, [row for row in rows.values() if row.bars], marks)
+    unheard = [
+        {
+            **span,
+            "x": _x(span["start"], duration),
+            # At least a pixel or two, so a short stretch is still seen.
+            "width": max(_x(span["end"], duration) - _x(span["start"], duration), 2.0),
+        }
+        for span in call.unheard_spans()
+    ]
+    return Timeline(duration, [row for row in rows.values() if row.bars], marks, unheard)
 
 
 def speaker_stats(call, analytics: dict | None) -> list[dict[str, Any]]:

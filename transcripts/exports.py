@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from docx import Document
 
 from transcripts.analytics import SegmentLike, speaker_names, speaker_of, time_order
+from transcripts.confidence import LOW_PROBABILITY, is_low
 from transcripts.formats import clock, percent
 
 # Characters XML 1.0 forbids; python-docx refuses text holding them, and they have no place in
@@ -151,8 +152,29 @@ def _subtitle_cues(
 
 def _word_dict(word: Any) -> dict[str, Any]:
     if isinstance(word, Mapping):
-        return dict(word)
-    return {key: getattr(word, key, None) for key in ("start", "end", "word", "probability")}
+        found = dict(word)
+    else:
+        found = {key: getattr(word, key, None) for key in ("start", "end", "word", "probability")}
+    return {**found, "low_confidence": is_low(word)}
+
+
+def _segment_dict(segment: SegmentLike) -> dict[str, Any]:
+    """A segment for the JSON export. An edited line keeps Whisper's text and words beside the
+    correction: its words are what Whisper heard, not what the line now says."""
+    words = [_word_dict(w) for w in (getattr(segment, "words", None) or [])]
+    original = getattr(segment, "original_text", "") or ""
+    edited = bool(original) and original != segment.text
+    data = {
+        "start": float(segment.start),
+        "end": float(segment.end),
+        "text": segment.text,
+        "speaker": getattr(segment, "speaker", "") or "",
+        "edited": edited,
+        "words": [] if edited else words,
+    }
+    if edited:
+        data.update(original_text=original, original_words=words)
+    return data
 
 
 # --- Analytics summary, shared by TXT and DOCX --------------------------------------------
@@ -279,22 +301,16 @@ def to_json(
     duration: float,
     analytics: Mapping[str, Any] | None = None,
 ) -> str:
-    """{"title", "duration", "segments": [{start, end, text, speaker, words}], "speakers",
-    "analytics"}: the segments as stored (not cleaned or reordered), so the data round-trips."""
+    """{"title", "duration", "segments": [{start, end, text, speaker, edited, words}],
+    "speakers", "analytics"}: the segments as stored (not cleaned or reordered), so the data
+    round-trips. Each word says whether it is under the low-confidence threshold; an edited
+    segment has its original_text and original_words."""
     segments = list(segments)
     data = {
         "title": title,
         "duration": float(duration),
-        "segments": [
-            {
-                "start": float(s.start),
-                "end": float(s.end),
-                "text": s.text,
-                "speaker": getattr(s, "speaker", "") or "",
-                "words": [_word_dict(w) for w in (getattr(s, "words", None) or [])],
-            }
-            for s in segments
-        ],
+        "low_confidence_below": LOW_PROBABILITY,
+        "segments": [_segment_dict(s) for s in segments],
         "speakers": speaker_names(segments),
         "analytics": analytics,
     }

@@ -204,6 +204,13 @@ class TeamRecordingForm(forms.ModelForm):
         widgets = {"rep_channel": forms.RadioSelect}
 
 
+class TeamVocabularyForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["vocabulary"]
+        widgets = {"vocabulary": forms.Textarea(attrs={"rows": 3, "placeholder": "Acme, Zentrix"})}
+
+
 class CallFilterForm(forms.Form):
     """The call list's filters and order, from the query string."""
 

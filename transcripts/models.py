@@ -94,6 +94,14 @@ class Team(models.Model):
     )
     # Analytics computed before this are out of date (see Call.analytics_stale).
     trackers_changed_at = models.DateTimeField(null=True, blank=True)
+    vocabulary = models.TextField(
+        blank=True,
+        max_length=1000,
+        help_text=(
+            "Product, company, competitor and people's names the team's calls use, separated by "
+            "commas. The engine is told to expect them, so it spells them right more often."
+        ),
+    )
     # Retention (transcripts.retention): recordings and transcripts are deleted this many days
     # after upload; blank keeps them for ever. Audio never outlives its transcript.
     audio_retention_days = models.PositiveIntegerField(
@@ -443,6 +451,10 @@ class ChannelLayout(models.TextChoices):
     DUAL = Layout.DUAL, "one speaker per channel"
 
 
+# A kept correction goes back on a new line whose start and end are each this close to its own.
+EDIT_MATCH_SECONDS = 0.5
+
+
 class Call(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -524,6 +536,16 @@ class Call(models.Model):
     rep_channel = models.PositiveSmallIntegerField(choices=Channel.choices, null=True, blank=True)
     # Role ("Rep", "Customer") -> the name people gave that speaker on this call.
     speaker_names = models.JSONField(default=dict, blank=True)
+
+    # What voice-activity detection heard as speech, and the stretches of it that gave no words
+    # even when decoded again ("unheard": shown on the timeline, never counted as silence):
+    # [start, end, channel] lists, channel None where the channels were mixed.
+    heard_speech = models.JSONField(default=list, blank=True)
+    unheard = models.JSONField(default=list, blank=True)
+    # People's corrections across "Transcribe again": those waiting to be put back on the new
+    # transcript, and those whose line did not come back (shown on the call's page).
+    edits_to_carry = models.JSONField(default=list, blank=True)
+    edits_not_carried = models.JSONField(default=list, blank=True)
 
     # analytics.analyse() of the transcript, kept up to date by refresh_analytics().
     analytics = models.JSONField(null=True, blank=True)
@@ -732,8 +754,12 @@ class Call(models.Model):
         now = timezone.now()
         segments = list(self.segments.all())
         trackers = {tracker.name: tracker for tracker in self.team.trackers.all()}
+        heard = [(self.speaker_for_channel(c), a, b) for a, b, c in self.heard_speech]
         result = call_analytics.analyse(
-            segments, self.duration or 0.0, {name: t.phrases for name, t in trackers.items()}
+            segments,
+            self.duration or 0.0,
+            {name: t.phrases for name, t in trackers.items()},
+            heard=heard,
         )
         rep_share = None
         if self.has_speakers:
@@ -874,10 +900,13 @@ class Call(models.Model):
         decided differently) cannot be carried on from: everything starts again."""
         if self.segments.filter(channel__isnull=dual).exists():
             self.segments.all().delete()
-            self._update(None, resume_track=0, resume_at=0.0, resume_segments=0)
+            self._update(
+                None, resume_track=0, resume_at=0.0, resume_segments=0, heard_speech=[], unheard=[]
+            )
         else:
             # By index, not by time: a segment is kept exactly when the checkpoint counted it.
             self.segments.filter(index__gte=self.resume_segments).delete()
+            self.forget_heard_after(track=self.resume_track, seconds=self.resume_at)
 
     def start_saving(self, worker: str) -> bool:
         return self._update(self.holds_lease(worker), stage=self.Stage.SAVING)
@@ -905,6 +934,67 @@ class Call(models.Model):
             compute_type=description.get("compute_type", ""),
             decode_options=options,
         )
+
+    def record_heard(
+        self,
+        worker: str,
+        *,
+        channel: int | None,
+        speech: list[tuple[float, float]],
+        unheard: list[tuple[float, float]],
+    ) -> bool:
+        """Add what the engine heard in a window of `channel` (see speech.Transcription)."""
+        return self._update(
+            self.holds_lease(worker),
+            heard_speech=self.heard_speech + [[a, b, channel] for a, b in speech],
+            unheard=self.unheard + [[a, b, channel] for a, b in unheard],
+        )
+
+    def forget_heard_after(self, *, track: int, seconds: float) -> None:
+        """Drop what was heard from `seconds` into `track` on (see forget_unfinished_window).
+        Each window's spans start where the window does, so those a checkpoint covers are
+        kept exactly. A channel's track is its number; a mixed recording (None) is track 0."""
+
+        def kept(spans: list) -> list:
+            return [
+                s for s in spans if (s[2] or 0) < track or ((s[2] or 0) == track and s[0] < seconds)
+            ]
+
+        self._update(None, heard_speech=kept(self.heard_speech), unheard=kept(self.unheard))
+
+    def carry_over_edits(self) -> None:
+        """Put kept corrections back on the new transcript, where a line on the same channel
+        spans the same time (within EDIT_MATCH_SECONDS at either end); list the others."""
+        lost = []
+        segments = list(self.segments.all())
+        taken: set[int] = set()
+        for edit in self.edits_to_carry:
+            match = next(
+                (
+                    s
+                    for s in segments
+                    if s.pk not in taken
+                    and s.channel == edit["channel"]
+                    and abs(s.start - edit["start"]) <= EDIT_MATCH_SECONDS
+                    and abs(s.end - edit["end"]) <= EDIT_MATCH_SECONDS
+                ),
+                None,
+            )
+            if match is None:
+                lost.append(edit)
+                continue
+            taken.add(match.pk)
+            if match.text != edit["text"]:
+                match.original_text, match.text = match.text, edit["text"]
+                match.save(update_fields=["text", "original_text"])
+        self._update(None, edits_to_carry=[], edits_not_carried=lost)
+
+    def unheard_spans(self) -> list[dict]:
+        """The unheard stretches with the speaker they belong to, for the page and exports."""
+        return [
+            {"start": start, "end": end, "speaker": self.speaker_for_channel(channel)}
+            for start, end, channel in self.unheard
+        ]
 
     def finish(self, worker: str, *, processing_seconds: float) -> bool:
         finished = self._update(
@@ -949,9 +1039,26 @@ class Call(models.Model):
             lease_expires_at=None,
         )
 
+    def edited_segments(self) -> list[Segment]:
+        return [s for s in self.segments.exclude(original_text="") if s.is_edited]
+
     def reset_for_retranscription(self) -> None:
-        """Forget the transcript and put the call back in the queue (the caller enqueues it)."""
+        """Forget the transcript and put the call back in the queue (the caller enqueues it).
+
+        People's corrections are kept aside, to be put back on the lines that come back at the
+        same time (carry_over_edits); the title and speaker names stay as they are.
+        """
         with transaction.atomic():
+            edits = [
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "channel": s.channel,
+                    "text": s.text,
+                    "original_text": s.original_text,
+                }
+                for s in self.edited_segments()
+            ]
             self.segments.all().delete()
             self._update(
                 None,
@@ -972,6 +1079,10 @@ class Call(models.Model):
                 lease_expires_at=None,
                 attempts=0,
                 channel_layout="",
+                heard_speech=[],
+                unheard=[],
+                edits_to_carry=edits + self.edits_to_carry,
+                edits_not_carried=[],
                 analytics=None,
                 analytics_at=None,
                 rep_talk_share=None,

@@ -105,6 +105,20 @@ def call_enqueue(call: Call) -> None:
     transaction.on_commit(enqueue)
 
 
+def work_on_call(call: Call) -> dict:
+    """What people changed on a call that "Transcribe again" must not silently lose: edited
+    lines, speaker names, the title. Empty when there is nothing."""
+    work = {}
+    edited = call.edited_segments() if call.status == Call.Status.DONE else []
+    if edited:
+        work["edits"] = edited
+    if any(call.speaker_names.values()):
+        work["speaker_names"] = {role: name for role, name in call.speaker_names.items() if name}
+    if call.title:
+        work["title"] = call.title
+    return work
+
+
 def call_retranscribe(call: Call) -> None:
     """Transcribe a call again from the start (after a failure, or with a better model)."""
     with transaction.atomic():

@@ -152,9 +152,11 @@ class CallTranscription:
         resume_at = Position(self.call.resume_track, self.call.resume_at)
 
         engine = load_engine(transcription.engine_spec())
-        options = transcription.decode_options()
+        options = transcription.decode_options(self.call.team)
         with_database_retry(
-            lambda: self.call.record_engine(self.worker, engine.describe(), options.as_dict())
+            lambda: self.call.record_engine(
+                self.worker, engine.describe(), engine.effective_options(options).as_dict()
+            )
         )
         if not with_database_retry(
             lambda: self.call.start_transcribing(
@@ -172,6 +174,7 @@ class CallTranscription:
             window_seconds=transcription.window_seconds(),
             on_progress=self.on_progress,
             on_window_done=self.window_done,
+            on_heard=self.heard,
         ):
             with_database_retry(functools.partial(self.save_segment, channel, segment))
 
@@ -190,6 +193,16 @@ class CallTranscription:
             return
         self.last_report = now
         if not with_database_retry(lambda: self.call.report_progress(self.worker, fraction)):
+            raise LeaseLost
+
+    def heard(self, channel: int | None, speech: list, unheard: list) -> None:
+        # Recorded before the window's checkpoint: a run that dies in between forgets them with
+        # the window's segments (Call.forget_unfinished_window), by where they start.
+        if not with_database_retry(
+            lambda: self.call.record_heard(
+                self.worker, channel=channel, speech=speech, unheard=unheard
+            )
+        ):
             raise LeaseLost
 
     def window_done(self, position: Position) -> None:
@@ -236,6 +249,7 @@ class CallTranscription:
         if not self.call.heartbeat(self.worker):
             raise LeaseLost
         self.call.put_segments_in_time_order()
+        self.call.carry_over_edits()
         self.call.refresh_analytics()
 
 

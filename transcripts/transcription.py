@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from .speech import audio
 from .speech.base import DecodeOptions, EngineSpec
+
+if TYPE_CHECKING:
+    from .models import Team
 
 # The slowest engine setting measured here transcribes at 3.5x real time on 2 cores; a task that
 # runs longer than this share of its call's length is stuck, and is killed by the cluster.
@@ -35,7 +39,9 @@ def engine_spec(**changes) -> EngineSpec:
     return replace(spec, **changes)
 
 
-def decode_options(**changes) -> DecodeOptions:
+def decode_options(team: Team | None = None, **changes) -> DecodeOptions:
+    """The decoding settings, with `team`'s vocabulary where it has one."""
+    vocabulary = vocabulary_terms(team.vocabulary) if team is not None else []
     options = DecodeOptions(
         beam_size=settings.WHISPER_BEAM_SIZE,
         temperature_fallback=settings.WHISPER_TEMPERATURE_FALLBACK,
@@ -45,8 +51,46 @@ def decode_options(**changes) -> DecodeOptions:
         word_timestamps=settings.WHISPER_WORD_TIMESTAMPS,
         vad=settings.WHISPER_VAD,
         batch_size=settings.WHISPER_BATCH_SIZE,
+        hotwords=", ".join(vocabulary) or None,
     )
     return replace(options, **changes)
+
+
+def effective_decoding(engine: str, spec: EngineSpec) -> list[tuple[str, str]]:
+    """The decoding settings as the engine uses them, with names people can read: an engine's
+    own default shows as its value, not as 0."""
+    options = decode_options()
+    holes = "no"
+    if engine == "faster":
+        from .speech.faster_engine import FALLBACK_MODEL, effective_options
+
+        options = effective_options(options, spec.device)
+        retry = f", then with {FALLBACK_MODEL}" if spec.model != FALLBACK_MODEL else ""
+        holes = f"yes: alone, with timestamps and fallback{retry}"
+
+    def yes(value: bool) -> str:
+        return "yes" if value else "no"
+
+    uses_vad = engine == "faster" and options.vad
+    beam = options.beam_size if options.beam_size > 1 else "1 (greedy)"
+    batch = options.batch_size or "4 on a CPU, 16 on a GPU"
+    return [
+        ("Beam size", str(beam) if engine != "api" else "chosen by the API"),
+        ("Batch size (speech chunks decoded at once)", str(batch) if uses_vad else "not batched"),
+        ("Word timestamps", yes(options.word_timestamps or engine == "api")),
+        ("Skip silence (voice-activity detection)", yes(uses_vad)),
+        ("Speech with no words decoded again", holes if uses_vad else "no"),
+        ("Retry at higher temperatures when decoding fails", yes(options.temperature_fallback)),
+        ("Condition on the previous text", yes(options.condition_on_previous_text)),
+        ("Language", options.language or "detected (English for .en models)"),
+        ("Initial prompt", options.initial_prompt or "none"),
+    ]
+
+
+def vocabulary_terms(text: str) -> list[str]:
+    """A team's vocabulary as a list of names: split at commas and new lines, each once."""
+    terms = (" ".join(part.split()) for part in text.replace("\n", ",").split(","))
+    return list(dict.fromkeys(term for term in terms if term))
 
 
 def window_seconds() -> float | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -56,6 +56,27 @@ class Segment:
         return asdict(self)
 
 
+class Transcription(Iterator[Segment]):
+    """What an engine that listens for speech gives back: its segments, in time order, and once
+    they are all read, what it heard besides.
+
+    `speech` is where voice-activity detection heard speech, and `unheard` the stretches of it
+    that yielded no word even when decoded again: (start, end) pairs in the audio's seconds.
+    Engines without voice-activity detection yield plain segments instead.
+    """
+
+    def __init__(self, segments: Iterable[Segment]):
+        self._segments = iter(segments)
+        self.speech: list[tuple[float, float]] = []
+        self.unheard: list[tuple[float, float]] = []
+
+    def __iter__(self) -> Transcription:
+        return self
+
+    def __next__(self) -> Segment:
+        return next(self._segments)
+
+
 @dataclass(frozen=True)
 class DecodeOptions:
     """Decoding settings shared by the engines; each engine maps them to its own arguments.
@@ -70,10 +91,20 @@ class DecodeOptions:
     condition_on_previous_text: bool = False
     language: str | None = None
     initial_prompt: str | None = None
+    # Names the engine should expect (a team's vocabulary), comma separated: faster-whisper
+    # takes them as hotwords, the others in the prompt.
+    hotwords: str | None = None
     word_timestamps: bool = False
     vad: bool = True
     # 0: the engine's default for its device (4 on a CPU: as fast as 8, with 270 MB less).
     batch_size: int = 0
+
+    @property
+    def prompt(self) -> str | None:
+        """The initial prompt with the vocabulary in front: how engines without hotwords are
+        told which names to expect (Whisper reads a prompt as text said before)."""
+        names = f"Names: {self.hotwords}." if self.hotwords else ""
+        return " ".join(part for part in (names, self.initial_prompt or "") if part) or None
 
     @property
     def temperatures(self) -> tuple[float, ...]:
@@ -123,6 +154,10 @@ class Engine(ABC):
         on_progress: ProgressCallback | None = None,
     ) -> Iterator[Segment]:
         """Transcribe 16 kHz mono float32 audio, yielding segments in time order."""
+
+    def effective_options(self, options: DecodeOptions) -> DecodeOptions:
+        """The options as this engine uses them: its own defaults in place of 0."""
+        return options
 
     def describe(self) -> dict:
         return {

@@ -8,51 +8,138 @@ from dataclasses import replace
 import numpy as np
 
 from .base import (
+    SAMPLE_RATE,
     DecodeOptions,
     Engine,
     EngineSpec,
     ProgressCallback,
     Segment,
+    Transcription,
     TranscriptionError,
     Word,
     resolve_device,
 )
-from .weights import packaged_ct2_dir
+from .coverage import Span, find_holes, merge, plan_chunks, within
+from .weights import has_packaged_ct2, packaged_ct2_dir
+
+# The VAD path decodes stretches of at most this many seconds (Whisper's window is 30 s).
+CHUNK_SECONDS = 30.0
+# Chunks decoded together by the batched pipeline before holes are looked for and progress is
+# reported: per batch, so a hole is repaired while its audio is still at hand.
+GROUP_BATCHES = 4
+# Speech regions for the batched pass and for finding holes: split at pauses of 160 ms (what
+# faster-whisper's batched pipeline uses), each padded 0.4 s a side.
+VAD_OPTIONS = dict(min_silence_duration_ms=160, speech_pad_ms=400)
+# A hole is decoded again with beam search and these temperatures: higher ones mostly invent
+# (loops, word fragments) where tiny.en has already failed, and the larger model comes next.
+HOLE_BEAM_SIZE = 5
+HOLE_TEMPERATURES = (0.0, 0.2, 0.4)
+# Tokens a decoding may make per second of audio: speech at 210 words a minute needs about 5.
+# A decoding caught in a loop ("no, no, no, ...") stops there instead of at Whisper's 448.
+TOKENS_PER_SECOND = 6
+# A hole is decoded again with this much audio either side of it, kept only for context.
+HOLE_CONTEXT_SECONDS = 0.5
+# The last words before a hole are given as a prompt when it is decoded again, as a sequential
+# decoder conditions on what came before.
+PROMPT_WORDS = 40
+# The larger model a hole that tiny.en could not hear is tried with, where weights are installed.
+FALLBACK_MODEL = "base"
+# Each model decodes again at most this share of a group's speech: real holes are a few seconds
+# in minutes (4 holes, 18 s in 20 minutes on call_20min); more means audio no model reads.
+HOLE_BUDGET_SHARE = 0.25
+# Whisper's own threshold: a decoding more likely silence than speech (its no_speech_prob).
+NO_SPEECH_THRESHOLD = 0.6
+
+
+# Beam 5 with batched VAD: the best word error rate measured on the 20-minute call; greedy is
+# 10% faster but misses more words (docs/benchmarks.md). Batch 4 on a CPU is as fast as 8 with
+# less memory.
+DEFAULT_BEAM_SIZE = 5
+DEFAULT_BATCH_SIZE = {"cpu": 4, "cuda": 16}
+
+
+def effective_options(options: DecodeOptions, device: str) -> DecodeOptions:
+    """The options with the engine's own defaults in place of 0, as they are used on `device`
+    ("auto" keeps a batch size of 0: it depends on whether the worker finds a GPU)."""
+    return replace(
+        options,
+        beam_size=options.beam_size or DEFAULT_BEAM_SIZE,
+        batch_size=options.batch_size or DEFAULT_BATCH_SIZE.get(device, 0),
+        # The VAD path always asks for word times: sentences and holes are found by them.
+        word_timestamps=options.word_timestamps or options.vad,
+    )
 
 
 class FasterWhisperEngine(Engine):
     name = "faster"
     window_seconds = 600.0
-    # Beam 5 with batched VAD: 60x real time and the best word error rate measured on the
-    # 20-minute call; greedy is 10% faster but misses more words (docs/benchmarks.md).
-    default_beam_size = 5
 
-    def __init__(self, spec: EngineSpec):
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+    def __init__(
+        self,
+        spec: EngineSpec,
+        *,
+        fallback_model: str | None = FALLBACK_MODEL,
+        repair_holes: bool = True,
+    ):
+        from faster_whisper import BatchedInferencePipeline
 
-        model_path = packaged_ct2_dir(spec.model, spec.model_dir)
-        # Without packaged weights, faster-whisper resolves the name itself (a download where
-        # the machine reaches the internet).
-        source = str(model_path) if model_path else spec.model
+        self.spec = spec
         self.model_name = spec.model
         self.device = resolve_device(spec.device)
         # int8 on a CPU is about twice as fast as float32 for the same accuracy (see
         # docs/benchmarks.md); float16 is the GPU's native width.
         self.compute_type = "float16" if self.device == "cuda" else "int8"
+        self.model = self._load(spec.model)
+        self.pipeline = BatchedInferencePipeline(self.model)
+        self.english_only = spec.model.endswith(".en")
+        # Loaded the first time a hole survives the first retry: most calls never need it.
+        self.fallback_model_name = (
+            fallback_model
+            if fallback_model and fallback_model != spec.model and has_packaged_ct2(fallback_model)
+            else None
+        )
+        self._fallback = None
+        # Off only to measure or show what the batched pass alone loses.
+        self.repair_holes = repair_holes
+
+    def _load(self, model: str):
+        from faster_whisper import WhisperModel
+
+        model_path = packaged_ct2_dir(model, self.spec.model_dir)
+        # Without packaged weights, faster-whisper resolves the name itself (a download where
+        # the machine reaches the internet).
+        source = str(model_path) if model_path else model
         try:
-            self.model = WhisperModel(
+            return WhisperModel(
                 source,
                 device=self.device,
                 compute_type=self.compute_type,
-                cpu_threads=spec.resolved_threads(),
+                cpu_threads=self.spec.resolved_threads(),
                 local_files_only=model_path is not None,
             )
         except (OSError, RuntimeError, ValueError) as error:
             raise TranscriptionError(
-                f"The {spec.model} model for faster-whisper could not be loaded: {error}"
+                f"The {model} model for faster-whisper could not be loaded: {error}"
             ) from error
-        self.pipeline = BatchedInferencePipeline(self.model)
-        self.english_only = spec.model.endswith(".en")
+
+    def fallback(self):
+        if self._fallback is None and self.fallback_model_name:
+            self._fallback = self._load(self.fallback_model_name)
+        return self._fallback
+
+    def effective_options(self, options: DecodeOptions) -> DecodeOptions:
+        return effective_options(options, self.device)
+
+    def _arguments(self, options: DecodeOptions) -> dict:
+        return dict(
+            language="en" if self.english_only else options.language,
+            beam_size=options.beam_size,
+            best_of=options.beam_size,
+            temperature=list(options.temperatures),
+            initial_prompt=options.initial_prompt or None,
+            hotwords=options.hotwords or None,
+            word_timestamps=options.word_timestamps,
+        )
 
     def transcribe(
         self,
@@ -60,61 +147,230 @@ class FasterWhisperEngine(Engine):
         options: DecodeOptions,
         on_progress: ProgressCallback | None = None,
     ) -> Iterator[Segment]:
-        language = "en" if self.english_only else options.language
-        beam_size = options.beam_size or self.default_beam_size
-        common = dict(
-            language=language,
-            beam_size=beam_size,
-            best_of=beam_size,
-            temperature=list(options.temperatures),
-            initial_prompt=options.initial_prompt,
-            word_timestamps=options.word_timestamps,
-        )
-        if options.vad:
-            # The batched pipeline cuts the audio at silences found by voice-activity detection
-            # and decodes several chunks at once: silence (hold music, pauses) costs nothing.
-            # Each voice chunk (up to 30 s) comes back as one segment; it is split into sentences
-            # by its word timings below. Asking for timestamp tokens instead loses the end of a
-            # chunk whose speech runs to its edge: the batched pipeline never decodes it again.
-            segments, _info = self.pipeline.transcribe(
-                audio,
-                batch_size=options.batch_size or (16 if self.device == "cuda" else 4),
-                vad_filter=True,
-                without_timestamps=True,
-                **{**common, "word_timestamps": True},
-            )
-        else:
+        options = self.effective_options(options)
+        if not options.vad:
             segments, _info = self.model.transcribe(
                 audio,
                 vad_filter=False,
                 condition_on_previous_text=options.condition_on_previous_text,
-                **common,
+                **self._arguments(options),
             )
+            return self._converted(segments, audio, on_progress)
+        result = Transcription(())
+        result._segments = self._heard(audio, options, on_progress, result)
+        return result
+
+    def _converted(self, segments, audio, on_progress) -> Iterator[Segment]:
         for segment in segments:
             if on_progress:
                 on_progress(segment.end)
-            if not segment.text.strip():
-                continue
-            whole = Segment(
-                start=float(segment.start),
-                end=float(segment.end),
-                text=segment.text.strip(),
-                avg_logprob=float(segment.avg_logprob),
-                no_speech_prob=float(segment.no_speech_prob),
-                compression_ratio=float(segment.compression_ratio),
-                # Words keep their leading space, so "$50" and ",000" join back as "$50,000".
-                words=tuple(
-                    Word(float(w.start), float(w.end), w.word, float(w.probability))
-                    for w in (segment.words or ())
-                ),
-            )
-            pieces = split_sentences(whole) if options.vad else (whole,)
-            for piece in pieces:
+            converted = _segment(segment)
+            if converted is not None:
                 yield replace(
-                    piece, words=tuple(replace(w, word=w.word.strip()) for w in piece.words)
+                    converted, words=tuple(replace(w, word=w.word.strip()) for w in converted.words)
                 )
         if on_progress:
-            on_progress(len(audio) / 16_000)
+            on_progress(len(audio) / SAMPLE_RATE)
+
+    def speech_regions(self, audio: np.ndarray) -> list[Span]:
+        """Where Silero VAD (bundled with faster-whisper) hears speech, in seconds."""
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        # Under the chunk length by the padding, so a region always fits in a chunk.
+        vad = VadOptions(max_speech_duration_s=CHUNK_SECONDS - 1.0, **VAD_OPTIONS)
+        return [
+            Span(region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE)
+            for region in get_speech_timestamps(audio, vad)
+        ]
+
+    def _heard(
+        self,
+        audio: np.ndarray,
+        options: DecodeOptions,
+        on_progress: ProgressCallback | None,
+        result: Transcription,
+    ) -> Iterator[Segment]:
+        """The batched pass over the VAD's chunks, a group at a time, with its holes filled.
+
+        The batched pipeline decodes up to 30 s a chunk without timestamp tokens (asking for
+        them loses the end of a chunk whose speech runs to its edge), at one temperature. Some
+        chunks still come back empty or stop early; those holes are decoded again alone.
+        """
+        regions = self.speech_regions(audio)
+        # Talk as people count it: short pauses inside a turn included, the VAD's padding at
+        # either end of a stretch of speech left out.
+        pad = VAD_OPTIONS["speech_pad_ms"] / 1000
+        result.speech = [
+            (span.start + pad, span.end - pad) for span in merge(regions) if span.seconds > 2 * pad
+        ]
+        chunks = plan_chunks(regions, CHUNK_SECONDS)
+        group = options.batch_size * GROUP_BATCHES
+        for first in range(0, len(chunks), group):
+            part = chunks[first : first + group]
+            segments, _info = self.pipeline.transcribe(
+                audio,
+                clip_timestamps=[{"start": c.start, "end": c.end} for c in part],
+                batch_size=options.batch_size,
+                without_timestamps=True,
+                max_new_tokens=int(CHUNK_SECONDS * TOKENS_PER_SECOND) + 20,
+                **self._arguments(options),
+            )
+            # The batched pass has no temperature fallback: a chunk it decoded into a loop
+            # ("no, no, no, ...") or with little confidence is dropped, so it is decoded again
+            # below as a hole, the way a sequential decoder would have retried it.
+            found = [s for s in map(_segment, segments) if s is not None and not _failed(s)]
+            speech = within(regions, part[0].start, part[-1].end)
+            if self.repair_holes:
+                found, unheard = self.fill_holes(audio, speech, found, options)
+            else:
+                unheard = find_holes(speech, _word_times(found))
+            result.unheard += [(hole.start, hole.end) for hole in unheard]
+            for segment in sorted(found, key=lambda s: s.start):
+                for sentence in split_sentences(segment):
+                    if on_progress:
+                        on_progress(sentence.end)
+                    yield sentence
+            if on_progress:
+                on_progress(part[-1].end)
+        if on_progress:
+            on_progress(len(audio) / SAMPLE_RATE)
+
+    def fill_holes(
+        self,
+        audio: np.ndarray,
+        speech: list[Span],
+        segments: list[Segment],
+        options: DecodeOptions,
+    ) -> tuple[list[Segment], list[Span]]:
+        """Decode each hole in `segments` again; the segments with what was found, and the holes
+        that stayed empty.
+
+        First with this model, alone, with timestamps and temperature fallback, prompted with
+        the words before the hole; then with the larger fallback model, where installed, for
+        the holes this model did not judge silent. Each model decodes at most
+        HOLE_BUDGET_SHARE of the speech again: on audio the batched pass cannot read at all
+        (noise the VAD takes for speech), the rest is reported unheard instead of costing the
+        call's time twice over.
+        """
+        budget = HOLE_BUDGET_SHARE * sum(span.seconds for span in speech)
+        holes = find_holes(speech, _word_times(segments))
+        # The next model tries only what the one before tried and heard something in.
+        to_try = holes
+        for model in (lambda: self.model, self.fallback):
+            # The larger model is loaded only when a hole survives with speech in it.
+            decoder = model() if to_try else None
+            if decoder is None:
+                break
+            spent, heard = 0.0, []
+            for hole in to_try:
+                if spent + hole.seconds > budget:
+                    break
+                spent += hole.seconds
+                found, heard_nothing = self._decode_hole(decoder, audio, hole, segments, options)
+                segments += found
+                if not heard_nothing:
+                    heard.append(hole)
+            holes = find_holes(speech, _word_times(segments))
+            # What is left of a hole partly filled is tried again too.
+            to_try = [h for h in holes if any(h.start < t.end and t.start < h.end for t in heard)]
+        return segments, holes
+
+    def _decode_hole(
+        self,
+        model,
+        audio: np.ndarray,
+        hole: Span,
+        segments: list[Segment],
+        options: DecodeOptions,
+    ) -> tuple[list[Segment], bool]:
+        """Segments heard in `hole`: only words whose middle falls inside it, so no word that is
+        already in the transcript comes twice. True with them where the model heard nothing
+        there: Whisper's no-speech verdict (it then yields no segment), or only segments it
+        judged more likely silence than speech."""
+        start = max(0.0, hole.start - HOLE_CONTEXT_SECONDS)
+        end = min(len(audio) / SAMPLE_RATE, hole.end + HOLE_CONTEXT_SECONDS)
+        before = sorted(
+            (w for s in segments for w in s.words if w.end <= hole.start), key=lambda w: w.start
+        )
+        # Words still carry their leading space here: joined as they are, they read as text.
+        said = "".join(w.word for w in before[-PROMPT_WORDS:]).strip()
+        prompt = " ".join(part for part in (options.initial_prompt, said) if part)
+        arguments = {
+            **self._arguments(options),
+            "beam_size": max(options.beam_size, HOLE_BEAM_SIZE),
+            "best_of": max(options.beam_size, HOLE_BEAM_SIZE),
+            "temperature": list(HOLE_TEMPERATURES if options.temperature_fallback else (0.0,)),
+            "initial_prompt": prompt or None,
+            "max_new_tokens": int((end - start) * TOKENS_PER_SECOND) + 20,
+            "word_timestamps": True,
+            # The fallback model may be multilingual: these calls are in the main model's tongue.
+            "language": "en" if self.english_only else options.language,
+        }
+        raw, _info = model.transcribe(
+            audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)],
+            vad_filter=False,
+            condition_on_previous_text=True,
+            without_timestamps=False,
+            **arguments,
+        )
+        found = []
+        heard_nothing = True
+        for segment in map(_segment, raw):
+            if segment is not None and segment.no_speech_prob < NO_SPEECH_THRESHOLD:
+                heard_nothing = False
+            # Even the last temperature can fail ("ing ing ing"): better unheard than invented.
+            if segment is None or _failed(segment):
+                continue
+            segment = segment.shifted(start)
+            words = tuple(
+                w for w in segment.words if hole.start <= (w.start + w.end) / 2 < hole.end
+            )
+            if words:
+                found.append(
+                    replace(
+                        segment,
+                        start=words[0].start,
+                        end=words[-1].end,
+                        text="".join(w.word for w in words).strip(),
+                        words=words,
+                    )
+                )
+        return found, heard_nothing
+
+
+def _segment(segment) -> Segment | None:
+    """faster-whisper's segment as ours; None for an empty one."""
+    if not segment.text.strip():
+        return None
+    return Segment(
+        start=float(segment.start),
+        end=float(segment.end),
+        text=segment.text.strip(),
+        avg_logprob=float(segment.avg_logprob),
+        no_speech_prob=float(segment.no_speech_prob),
+        compression_ratio=float(segment.compression_ratio),
+        # Words keep their leading space until the sentences are split, so "$50" and ",000"
+        # join back as "$50,000".
+        words=tuple(
+            Word(float(w.start), float(w.end), w.word, float(w.probability))
+            for w in (segment.words or ())
+        ),
+    )
+
+
+# Whisper's own thresholds for a failed decoding (what triggers its temperature fallback).
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+
+
+def _failed(segment: Segment) -> bool:
+    return (segment.compression_ratio or 0.0) > COMPRESSION_RATIO_THRESHOLD or (
+        segment.avg_logprob or 0.0
+    ) < LOG_PROB_THRESHOLD
+
+
+def _word_times(segments: list[Segment]) -> list[tuple[float, float]]:
+    return [(w.start, w.end) for s in segments for w in s.words]
 
 
 # A new segment starts after a sentence's last word, or after a pause this long.
@@ -126,7 +382,7 @@ def split_sentences(segment: Segment) -> list[Segment]:
     """Split a long segment into sentences by its word timings, so each line can be read,
     searched and played on its own."""
     if not segment.words:
-        return [segment]
+        return [replace(segment, text=segment.text.strip())]
     pieces: list[list[Word]] = [[]]
     for word in segment.words:
         current = pieces[-1]
@@ -142,7 +398,7 @@ def split_sentences(segment: Segment) -> list[Segment]:
             start=words[0].start,
             end=words[-1].end,
             text="".join(w.word for w in words).strip(),
-            words=tuple(words),
+            words=tuple(replace(w, word=w.word.strip()) for w in words),
         )
         for words in pieces
         if words

@@ -188,7 +188,7 @@ class OpenAIAPIEngine(Engine):
         previous_text = ""
         if len(audio) >= MIN_AUDIO_SECONDS * SAMPLE_RATE:
             for piece in self.pieces(audio):
-                prompt = options.initial_prompt or ""
+                prompt = options.prompt or ""
                 if options.condition_on_previous_text and previous_text:
                     # What the previous piece ended with carries names and spelling across the cut.
                     prompt = f"{prompt} {previous_text}".strip()[-MAX_PROMPT_CHARS:]

@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from . import audio
-from .base import SAMPLE_RATE, DecodeOptions, Engine, ProgressCallback, Segment, TranscriptionError
+from .base import (
+    SAMPLE_RATE,
+    DecodeOptions,
+    Engine,
+    ProgressCallback,
+    Segment,
+    Transcription,
+    TranscriptionError,
+)
 from .channels import (
     ChannelReport,
     Layout,
@@ -22,6 +30,10 @@ from .channels import (
     layout_from_levels,
     mute_crosstalk_in_channel,
 )
+
+# Called after each window with what the engine heard in it (Transcription.speech and .unheard),
+# as (start, end) pairs in the track's seconds, cut to the part of the window that was kept.
+HeardCallback = Callable[[list[tuple[float, float]], list[tuple[float, float]]], None]
 
 # A segment that ends this close to a window's edge may be cut by it: it is dropped, and the
 # next window starts where the last whole segment ended, so it is decoded again in one piece.
@@ -39,12 +51,14 @@ def transcribe_long(
     on_progress: ProgressCallback | None = None,
     on_window_done: Callable[[float], None] | None = None,
     window_seconds: float | None = None,
+    on_heard: HeardCallback | None = None,
 ) -> Iterator[Segment]:
     """Transcribe `audio` from `start` seconds on, yielding segments with absolute times.
 
-    After each window's segments, `on_window_done(next_start)` says where the next window
-    starts. Windows depend only on the audio and the engine, so a run resumed at a reported
-    `next_start` makes exactly the segments an uninterrupted run would have made.
+    After each window's segments, `on_heard(speech, unheard)` says what the engine heard in it
+    (engines with voice-activity detection only), then `on_window_done(next_start)` where the
+    next window starts. Windows depend only on the audio and the engine, so a run resumed at a
+    reported `next_start` makes exactly the segments an uninterrupted run would have made.
     """
     total = len(audio) / SAMPLE_RATE
     position = max(0.0, start)
@@ -63,21 +77,39 @@ def transcribe_long(
                 on_progress(min(offset + seconds, cap))
 
         last_end = None
-        for segment in engine.transcribe(samples, options, progress):
+        result = engine.transcribe(samples, options, progress)
+        for segment in result:
             segment = segment.shifted(offset)
             if segment.end > keep_until and not last_window:
                 break
             last_end = segment.end
             yield segment
         if last_window:
+            next_position = total
+        elif last_end is not None:
+            next_position = max(last_end, position + 1.0)
+        else:
+            next_position = keep_until
+        if on_heard and isinstance(result, Transcription):
+            speech = _kept(result.speech, offset, position, next_position)
+            on_heard(speech, _kept(result.unheard, offset, position, next_position))
+        if last_window:
             break
-        position = max(last_end, position + 1.0) if last_end is not None else keep_until
+        position = next_position
         if on_window_done:
             on_window_done(position)
     if on_window_done:
         on_window_done(total)
     if on_progress:
         on_progress(total)
+
+
+def _kept(
+    spans: list[tuple[float, float]], offset: float, start: float, end: float
+) -> list[tuple[float, float]]:
+    """Spans moved by `offset` and cut to [start, end): what this window stands for."""
+    moved = ((max(a + offset, start), min(b + offset, end)) for a, b in spans)
+    return [(round(a, 3), round(b, 3)) for a, b in moved if b > a]
 
 
 @dataclass(frozen=True)
@@ -204,13 +236,17 @@ def transcribe_recording(
     window_seconds: float | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_window_done: Callable[[Position], None] | None = None,
+    on_heard: Callable[[int | None, list, list], None] | None = None,
 ) -> Iterator[tuple[int | None, Segment]]:
     """Transcribe a recording's tracks one after the other, yielding (channel, segment).
 
     `on_progress(fraction)` gets the share of the whole work done (all tracks), never going
     back. After the segments of each window, `on_window_done(position)` says where the next
     window starts; a run resumed at that position yields exactly the segments an uninterrupted
-    run yields after it.
+    run yields after it. Before that, `on_heard(channel, speech, unheard)` says where in the
+    window the engine heard speech and which of it yielded no word (see Transcription), in the
+    track's seconds; a window's spans start where the window does, so those of windows past a
+    resume position are told apart from the ones before by their start.
     """
     best = recording.fraction(resume_at)
 
@@ -228,6 +264,10 @@ def transcribe_recording(
             if on_progress:
                 on_progress(best)
 
+        def heard(speech: list, unheard: list, channel: int | None = track.channel) -> None:
+            if on_heard:
+                on_heard(channel, speech, unheard)
+
         def window_done(next_start: float, number: int = number, length: float = length) -> None:
             if on_window_done:
                 finished = next_start >= length
@@ -243,6 +283,7 @@ def transcribe_recording(
             window_seconds=window_seconds,
             on_progress=progress,
             on_window_done=window_done,
+            on_heard=heard,
         ):
             yield track.channel, segment
         # One track's float32 samples in memory at a time.

@@ -71,6 +71,13 @@ def _base_parts() -> tuple[Path, list[Path]] | None:
     return data, parts
 
 
+def has_packaged_ct2(model: str) -> bool:
+    """Whether an installed package carries CTranslate2 weights for `model` (nothing is built)."""
+    if model == "tiny.en":
+        return _tiny_en_dir() is not None
+    return model == "base" and _base_parts() is not None
+
+
 def packaged_ct2_dir(model: str, model_dir: Path) -> Path | None:
     """A CTranslate2 directory for `model` from installed packages, or None if none carries it.
 

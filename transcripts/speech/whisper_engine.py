@@ -82,7 +82,7 @@ class OpenAIWhisperEngine(Engine):
             condition_on_previous_text=options.condition_on_previous_text,
             # None lets a multilingual model detect the language from the first 30 s.
             language="en" if english_only else options.language,
-            initial_prompt=options.initial_prompt,
+            initial_prompt=options.prompt,
             word_timestamps=options.word_timestamps,
         )
         # openai-whisper has no voice-activity filter or batching: `vad` and `batch_size` do

@@ -3,6 +3,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from transcripts import charts, formats
+from transcripts.confidence import marked_pieces
 from transcripts.selectors import term_patterns
 
 register = template.Library()
@@ -63,3 +64,22 @@ def highlight(text: str, query: str) -> SafeString:
         position = end
     pieces.append(escape(text[position:]))
     return mark_safe("".join(pieces))
+
+
+@register.filter
+def confidence_marks(segment) -> SafeString:
+    """The line's text, escaped, with the words Whisper was unsure of underlined and their
+    probability on hover. An edited line is shown as written: its words are Whisper's, not its
+    text's."""
+    if segment.is_edited or not segment.words:
+        return escape(segment.text)
+    html = []
+    for piece, probability in marked_pieces(segment.text, segment.words):
+        if probability is None:
+            html.append(escape(piece))
+        else:
+            html.append(
+                f'<span class="unsure" title="Whisper was {probability:.0%} sure of this word">'
+                f"{escape(piece)}</span>"
+            )
+    return mark_safe("".join(html))

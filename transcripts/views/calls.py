@@ -155,10 +155,21 @@ def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = _call_changeable_by(request, uuid)
     if not call.is_finished:
         messages.error(request, "This call is still being transcribed: cancel it first.")
+    elif services.work_on_call(call) and request.POST.get("confirmed") != "yes":
+        # People's corrections are at stake: say what will happen first.
+        return redirect("transcripts:call_retranscribe_confirm", uuid=call.uuid)
     else:
         services.call_retranscribe(call)
         messages.success(request, "The call is queued to be transcribed again.")
     return redirect(call)
+
+
+@require_GET
+def call_retranscribe_confirm(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    """What "Transcribe again" does to a call people have worked on, before it is done."""
+    call = _call_changeable_by(request, uuid)
+    context = {"call": call, "work": services.work_on_call(call)}
+    return render(request, "transcripts/call_retranscribe.html", context)
 
 
 @require_POST

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import transcription
+from .. import selectors, transcription
 from ..speech.base import TranscriptionError
 from ..speech.engines import ENGINE_NAMES, installed, resolve_engine_name
 
@@ -22,7 +22,11 @@ def transcription_settings(request: HttpRequest) -> HttpResponse:
         "spec": spec,
         "engine": engine,
         "problem": problem,
-        "options": transcription.decode_options().as_dict(),
+        "options": transcription.effective_decoding(engine, spec),
+        "teams": [
+            (team, transcription.vocabulary_terms(team.vocabulary))
+            for team in selectors.teams_for_user(request.user)
+        ],
         "installed": {name: installed(name) for name in ENGINE_NAMES},
         # With the API engine, every recording is uploaded to OpenAI: people must know.
         "audio_leaves_server": engine == "api",

@@ -9,8 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import selectors, services
-from ..forms import InvitationForm, MemberRoleForm, TeamNameForm, TeamRetentionForm
+from .. import selectors, services, transcription
+from ..forms import (
+    InvitationForm,
+    MemberRoleForm,
+    TeamNameForm,
+    TeamRetentionForm,
+    TeamVocabularyForm,
+)
 from ..models import Membership
 
 
@@ -61,6 +67,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         # Shown once, to the manager who just sent it, to hand over another way if need be.
         "invitation_link": request.session.pop("invitation_link", None) if is_manager else None,
         "retention_form": TeamRetentionForm(instance=team),
+        "vocabulary": transcription.vocabulary_terms(team.vocabulary),
     }
     return render(request, "transcripts/team_detail.html", context)
 
@@ -121,6 +128,22 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = "/"
     return redirect(target or "/")
+
+
+@require_POST
+def team_vocabulary(request: HttpRequest, slug: str) -> HttpResponse:
+    """The names the engine should expect in the team's calls. Managers only: every new call
+    of the team is decoded with them."""
+    team = team_managed_by(request, slug)
+    form = TeamVocabularyForm(request.POST, instance=team)
+    if form.is_valid():
+        team = form.save(commit=False)
+        team.vocabulary = ", ".join(transcription.vocabulary_terms(team.vocabulary))
+        team.save(update_fields=["vocabulary"])
+        messages.success(request, "New calls will be transcribed with this vocabulary.")
+    else:
+        messages.error(request, " ".join(form.errors.get("vocabulary", ["Check the vocabulary."])))
+    return redirect(team)
 
 
 @require_POST

@@ -1,0 +1,107 @@
+"""Holes in a transcript: stretches where voice-activity detection heard speech but no word landed.
+
+A batched decoder can return nothing for a chunk of speech, or stop before its end, without any
+error: the transcript just goes quiet. Comparing what the VAD heard with where words landed finds
+those stretches, so they can be decoded again, or shown as unheard rather than as silence.
+Plain Python: no Django, no model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# Speech this long with no word in it is a hole worth decoding again: shorter gaps are the VAD's
+# padding (0.4 s a side) and pauses inside a turn.
+MIN_HOLE_SECONDS = 2.0
+# A word's times are estimates from attention weights, often a little early or late: speech this
+# close to a word counts as heard.
+WORD_REACH_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of time in seconds, [start, end)."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def shifted(self, seconds: float) -> Span:
+        return Span(self.start + seconds, self.end + seconds)
+
+    def as_list(self) -> list[float]:
+        return [round(self.start, 3), round(self.end, 3)]
+
+
+def merge(spans: Iterable[Span], gap: float = 0.0) -> list[Span]:
+    """The spans in time order, overlapping ones (or ones under `gap` apart) joined."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.seconds <= 0:
+            continue
+        if merged and span.start <= merged[-1].end + gap:
+            last = merged[-1]
+            merged[-1] = Span(last.start, max(last.end, span.end))
+        else:
+            merged.append(span)
+    return merged
+
+
+def total_seconds(spans: Iterable[Span]) -> float:
+    return sum(span.seconds for span in merge(spans))
+
+
+def within(spans: Iterable[Span], start: float, end: float) -> list[Span]:
+    """The parts of `spans` between start and end."""
+    cut = (Span(max(span.start, start), min(span.end, end)) for span in spans)
+    return [span for span in cut if span.seconds > 0]
+
+
+def subtract(spans: Iterable[Span], taken: Iterable[Span]) -> list[Span]:
+    """The parts of `spans` that no span of `taken` covers."""
+    taken = merge(taken)
+    left: list[Span] = []
+    for span in merge(spans):
+        position = span.start
+        for cover in taken:
+            if cover.end <= position or cover.start >= span.end:
+                continue
+            if cover.start > position:
+                left.append(Span(position, cover.start))
+            position = max(position, cover.end)
+        if position < span.end:
+            left.append(Span(position, span.end))
+    return left
+
+
+def find_holes(
+    speech: Sequence[Span],
+    words: Iterable[tuple[float, float]],
+    *,
+    min_seconds: float = MIN_HOLE_SECONDS,
+    reach: float = WORD_REACH_SECONDS,
+) -> list[Span]:
+    """Stretches of `speech` at least `min_seconds` long with no word (start, end) near them."""
+    heard = [Span(start - reach, end + reach) for start, end in words]
+    return [hole for hole in subtract(speech, heard) if hole.seconds >= min_seconds]
+
+
+def plan_chunks(speech: Sequence[Span], max_seconds: float) -> list[Span]:
+    """Stretches of audio to decode one at a time, each at most `max_seconds` long.
+
+    Each runs from the start of a speech region to the end of a later one, whole regions only
+    (the VAD splits a region longer than that), so no word is cut at a chunk's edge and the
+    silence between chunks is never decoded. Pauses inside a chunk stay as they were spoken.
+    """
+    chunks: list[Span] = []
+    # Not merged first: the VAD's padding makes regions touch across short pauses.
+    for region in sorted(speech, key=lambda s: s.start):
+        if chunks and region.end - chunks[-1].start <= max_seconds:
+            chunks[-1] = Span(chunks[-1].start, region.end)
+        else:
+            chunks.append(region)
+    return chunks
