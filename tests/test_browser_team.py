@@ -7,7 +7,6 @@ on the way is checked with axe-core (no serious or critical violation); the main
 shot at 390x844 and 1280x800 and must not scroll sideways on the phone.
 """
 
-import os
 import re
 
 import pytest
@@ -19,6 +18,7 @@ from tests.browser import (
     DESKTOP,
     PHONE,
     assert_accessible,
+    chromium,
     install_axe,
     overflowing_elements,
     screenshot,
@@ -29,26 +29,14 @@ from tests.workers import WebServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-sync"]
 INVITATION_LINK = re.compile(r"https?://[^/\s]+(/invitations/[\w-]+/)")
 BOB_PASSWORD = "bob's long passphrase"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

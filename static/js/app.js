@@ -76,7 +76,9 @@
       lastLine = line.dataset.index;
     }
   });
-  document.addEventListener("htmx:afterSwap", function () {
+  // After the settle, not the swap: htmx wires up the swapped-in links (hx-get) only then, and
+  // an Edit link focused before that would follow its plain href on Enter.
+  document.addEventListener("htmx:afterSettle", function () {
     if (lastLine === null) return;
     const line = document.getElementById("line-" + lastLine);
     if (!line) return;
