@@ -11,8 +11,9 @@ export DJANGO_SETTINGS_MODULE := callscribe.settings
 # Debian packages the tests use: espeak-ng, sox and ffmpeg make test speech; Chromium drives the
 # browser tests, and npm fetches axe-core, the accessibility checker they inject into every page
 # (package.json). The product itself needs none of them.
-TEST_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver npm
-TEST_COMMANDS := espeak-ng sox ffmpeg chromium npm
+# command=Debian package(s) it comes from: only the missing ones are installed (a machine whose
+# Node.js comes from elsewhere already has npm, and Debian's npm would conflict with it).
+TEST_TOOLS := espeak-ng=espeak-ng sox=sox ffmpeg=ffmpeg chromium=chromium,chromium-driver npm=npm
 
 # The locks pin every package with its hashes (`make lock` refreshes them from the .in files).
 # torch is the CPU build, 2.13.0+cpu: where pip cannot find it already, add its index with
@@ -55,13 +56,15 @@ run: venv $(DATA_DIR)/admin-password
 	SECURE_COOKIES=0 BIND_HOST=127.0.0.1 PORT=$(PORT) $(VENV)/bin/honcho start web worker
 
 test-packages:
-	@missing=""; for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	@missing=""; for tool in $(TEST_TOOLS); do \
+	  command -v $${tool%%=*} >/dev/null || missing="$$missing $${tool#*=}"; \
+	done; missing="$${missing//,/ }"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing $(TEST_PACKAGES)"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
+	    echo "Installing$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Please install: sudo apt-get install $(TEST_PACKAGES)"; exit 1; \
+	    echo "Please install: sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
 

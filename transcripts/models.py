@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from . import analytics as call_analytics
 from . import media, recordings, speakers
-from .speakers import REP, ROLES
+from .speakers import MAX_SPEAKERS, REP, ROLES
 from .speech.channels import Layout
 
 
@@ -467,6 +467,7 @@ class Call(models.Model):
         NONE = "", "—"
         DECODING = "decoding", "Decoding audio"
         TRANSCRIBING = "transcribing", "Transcribing"
+        DIARIZING = "diarizing", "Finding speakers"
         SAVING = "saving", "Saving"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -479,6 +480,16 @@ class Call(models.Model):
         related_name="uploaded_calls",
     )
     title = models.CharField(max_length=200, blank=True)
+    # The team member who led the call (not always who uploaded it): the dashboard's talk share
+    # per rep is theirs, and on a mono call their voice print names them.
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls_as_rep",
+        help_text="The team member who led the call.",
+    )
     original_filename = models.CharField(max_length=255, blank=True)
     # Empty once the retention rules deleted the recording (audio_deleted_at says when).
     audio = models.FileField(upload_to=audio_upload_path, max_length=255, blank=True)
@@ -536,6 +547,23 @@ class Call(models.Model):
     rep_channel = models.PositiveSmallIntegerField(choices=Channel.choices, null=True, blank=True)
     # Role ("Rep", "Customer") -> the name people gave that speaker on this call.
     speaker_names = models.JSONField(default=dict, blank=True)
+    # Speakers told apart by voice (a mono call: speech/diarization.py). Given on upload when
+    # known; else found, between 1 and MAX_SPEAKERS.
+    speakers_expected = models.PositiveSmallIntegerField(
+        "people on the call",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SPEAKERS)],
+        help_text="If you know how many people speak; blank finds out.",
+    )
+    # How many voices diarization found; None: the call's speakers were not told apart by voice.
+    voice_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The voice recognised as the call's rep (by voice print, or set by a person); None: nobody.
+    rep_voice = models.PositiveSmallIntegerField(null=True, blank=True)
+    # What diarization found, kept as the machine said it: [start, end, voice] turns, and each
+    # voice's cosine similarity to the rep's voice print ({"0": 0.81, ...}).
+    voice_turns = models.JSONField(default=list, blank=True)
+    rep_similarity = models.JSONField(default=dict, blank=True)
 
     # What voice-activity detection heard as speech, and the stretches of it that gave no words
     # even when decoded again ("unheard": shown on the timeline, never counted as silence):
@@ -679,6 +707,24 @@ class Call(models.Model):
     def speaker_name(self, role: str) -> str:
         """What this call calls the speaker in `role`: a name people gave, or the role."""
         return (self.speaker_names or {}).get(role) or role
+
+    @property
+    def has_voices(self) -> bool:
+        """Whether the speakers were told apart by voice (a mono call, diarized)."""
+        return self.voice_count is not None
+
+    def speaker_for_voice(self, voice: int | None) -> str:
+        """What this call calls voice `voice`: a name people gave ("0" -> name in
+        speaker_names), else the rep's name, "Customer 1"... (speakers.voice_label)."""
+        if voice is None or not self.has_voices:
+            return ""
+        given = (self.speaker_names or {}).get(str(voice))
+        return given or speakers.voice_label(
+            voice,
+            rep_voice=self.rep_voice,
+            voices=self.voice_count,
+            rep_name=speakers.person_name(self.rep),
+        )
 
     def speaker_for_channel(self, channel: int | None) -> str:
         if not self.has_speakers or channel is None:
@@ -1105,6 +1151,10 @@ class Segment(models.Model):
     end = models.FloatField()
     text = models.TextField()
     speaker = models.CharField(max_length=100, blank=True)
+    # A mono call's speakers told apart by voice: the voice the line is given to now (people can
+    # move it), and the one diarization gave it (kept, to show and to restore).
+    voice = models.PositiveSmallIntegerField(null=True, blank=True)
+    machine_voice = models.PositiveSmallIntegerField(null=True, blank=True)
     # Which channel it was heard on, for a dual-channel call; None when channels were mixed.
     channel = models.PositiveSmallIntegerField(choices=Channel.choices, null=True, blank=True)
     # What Whisper heard, kept when a person corrects the text; "" while it is unedited.
@@ -1236,6 +1286,28 @@ def add_default_trackers(sender, instance: Team, created: bool, raw: bool = Fals
     # However a team is made (the portal, the admin, ensure_admin), it starts with trackers.
     if created and not raw:
         instance.add_default_trackers()
+
+
+class VoicePrint(models.Model):
+    """What a team member's voice sounds like to the speaker encoder: the mean of d-vectors of
+    their speech (speech/diarization.py), learned from their channel of dual-channel calls and
+    from an enrolment recording on their profile page. On a mono call, the voice closest to the
+    call's rep's print is named after them. Only the vector is kept, never the audio."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="voice_print"
+    )
+    # L2-normalised, diarization.EMBEDDING_SIZE floats.
+    vector = models.JSONField(default=list)
+    # Seconds of speech it was learned from, in all, and from how many calls: a new call's
+    # print is folded in weighted by its seconds.
+    seconds = models.FloatField(default=0.0)
+    calls = models.PositiveIntegerField(default=0)
+    enrolled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"voice print of {self.user} ({self.seconds:.0f} s)"
 
 
 class ClusterHeartbeat(models.Model):

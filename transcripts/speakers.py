@@ -13,3 +13,28 @@ def role(channel: int | None, rep_channel: int) -> str:
     if channel is None:
         return ""
     return REP if channel == rep_channel else CUSTOMER
+
+
+# Speakers told apart by voice on a mono call (speech/diarization.py): at most this many.
+MAX_SPEAKERS = 6
+
+
+def voice_label(voice: int, *, rep_voice: int | None, voices: int, rep_name: str = "") -> str:
+    """The default name of voice `voice` (0-based, numbered by first appearance) on a call whose
+    speakers were told apart by voice: the rep (by name when known), then "Customer" or
+    "Customer 1", "Customer 2"...; "Speaker 1", "Speaker 2"... when no voice is the rep's."""
+    if rep_voice is None:
+        return f"Speaker {voice + 1}"
+    if voice == rep_voice:
+        return rep_name or REP
+    if voices <= 2:
+        return CUSTOMER
+    others = [v for v in range(voices) if v != rep_voice]
+    return f"{CUSTOMER} {others.index(voice) + 1}" if voice in others else f"{CUSTOMER} {voice}"
+
+
+def person_name(user) -> str:
+    """How the portal names a team member in a transcript."""
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
