@@ -130,7 +130,11 @@ def make_call(speech_sample):
     from transcripts.models import Call
 
     def make(team, user=None, path: Path | None = None, title: str = "", **fields):
+        from transcripts.services import default_rep
+
         path = path or speech_sample
+        # As an upload does: the uploader leads the call, if in its team.
+        fields.setdefault("rep", default_rep(team, user))
         call = Call(team=team, uploaded_by=user, title=title, original_filename=path.name, **fields)
         with path.open("rb") as handle:
             call.audio.save(path.name, File(handle), save=False)

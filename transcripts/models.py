@@ -691,9 +691,20 @@ class Call(models.Model):
     # --- speakers and analytics -----------------------------------------------------------
 
     @property
-    def has_speakers(self) -> bool:
-        """Whether the transcript tells the rep from the customer (a dual-channel call)."""
+    def has_channels(self) -> bool:
+        """Whether the speakers are told apart by channel (a dual-channel call: Rep and
+        Customer)."""
         return self.channel_layout == ChannelLayout.DUAL and self.rep_channel is not None
+
+    @property
+    def has_speakers(self) -> bool:
+        """Whether the transcript tells who speaks: by channel, or by voice (diarized)."""
+        return self.has_channels or self.has_voices
+
+    @property
+    def has_rep_speaker(self) -> bool:
+        """Whether one of the speakers is the rep (their channel, or their voice)."""
+        return self.has_channels or (self.has_voices and self.rep_voice is not None)
 
     @property
     def speakers_note(self) -> str:
@@ -719,7 +730,11 @@ class Call(models.Model):
         if voice is None or not self.has_voices:
             return ""
         given = (self.speaker_names or {}).get(str(voice))
-        return given or speakers.voice_label(
+        return given or self.default_voice_name(voice)
+
+    def default_voice_name(self, voice: int) -> str:
+        """What voice `voice` is called when people gave it no name."""
+        return speakers.voice_label(
             voice,
             rep_voice=self.rep_voice,
             voices=self.voice_count,
@@ -727,21 +742,42 @@ class Call(models.Model):
         )
 
     def speaker_for_channel(self, channel: int | None) -> str:
-        if not self.has_speakers or channel is None:
+        if not self.has_channels or channel is None:
             return ""
         return self.speaker_name(speakers.role(channel, self.rep_channel))
 
+    def speaker_of_line(self, *, channel: int | None, voice: int | None) -> str:
+        """The speaker of a line heard on `channel`, given to `voice`."""
+        if self.has_voices:
+            return self.speaker_for_voice(voice)
+        return self.speaker_for_channel(channel)
+
+    def voice_choices(self) -> list[tuple[int, str]]:
+        """(voice, name) of every voice of a diarized call, the rep's first."""
+        if not self.has_voices:
+            return []
+        voices = sorted(range(self.voice_count), key=lambda v: (v != self.rep_voice, v))
+        return [(voice, self.speaker_for_voice(voice)) for voice in voices]
+
     def rename_speakers(self, names: dict[str, str]) -> None:
-        """Give the rep and the customer names on this call; a blank name restores the role.
+        """Give the speakers names on this call; a blank name restores the default (the role,
+        or for a voice the rep's name, "Customer"...). `names` is keyed by role ("Rep",
+        "Customer") on a dual-channel call, by voice number ("0", "1"...) on a diarized one.
 
         Segments carry the names themselves, so exports, search and analytics all see them.
         """
         if not self.has_speakers:
             raise ValidationError("This call's speakers are not separated.")
-        cleaned = {role: " ".join((names.get(role) or "").split())[:100] for role in ROLES}
-        if len({(cleaned[role] or role).casefold() for role in ROLES}) < len(ROLES):
-            raise ValidationError("The two speakers need different names.")
-        given = {role: name for role, name in cleaned.items() if name and name != role}
+        if self.has_voices:
+            keys = [str(voice) for voice in range(self.voice_count)]
+            defaults = {str(v): self.default_voice_name(v) for v in range(self.voice_count)}
+        else:
+            keys, defaults = list(ROLES), {role: role for role in ROLES}
+        cleaned = {key: " ".join((names.get(key) or "").split())[:100] for key in keys}
+        shown = [(cleaned[key] or defaults[key]).casefold() for key in keys]
+        if len(set(shown)) < len(shown):
+            raise ValidationError("Each speaker needs a name of their own.")
+        given = {key: name for key, name in cleaned.items() if name and name != defaults[key]}
         with transaction.atomic():
             self.speaker_names = given
             self.save(update_fields=["speaker_names"])
@@ -750,7 +786,7 @@ class Call(models.Model):
 
     def swap_speakers(self) -> None:
         """The rep was on the other channel: exchange the two speakers on this call."""
-        if not self.has_speakers:
+        if not self.has_channels:
             return
         with transaction.atomic():
             self.rep_channel = 1 - self.rep_channel
@@ -759,9 +795,111 @@ class Call(models.Model):
             self.refresh_analytics()
 
     def relabel_speakers(self) -> None:
-        """Write each segment's speaker from its channel, the rep's channel and the names."""
+        """Write each segment's speaker from its channel and the rep's channel, or from its
+        voice and the rep's voice, and the names people gave."""
+        if self.has_voices:
+            for voice in self.segments.values_list("voice", flat=True).distinct():
+                self.segments.filter(voice=voice).update(speaker=self.speaker_for_voice(voice))
+            return
         for channel in (Channel.LEFT, Channel.RIGHT):
             self.segments.filter(channel=channel).update(speaker=self.speaker_for_channel(channel))
+
+    # --- fixing the voices by hand (the machine's stay in machine_voice and voice_turns) ---
+
+    def check_voice(self, voice: int, *, new_allowed: bool = False) -> None:
+        """Refuse a voice the call does not have (`new_allowed`: or the next, a new speaker)."""
+        if not self.has_voices:
+            raise ValidationError("This call's speakers were not told apart by voice.")
+        limit = self.voice_count + (1 if new_allowed and self.voice_count < MAX_SPEAKERS else 0)
+        if not 0 <= voice < limit:
+            raise ValidationError("Choose one of this call's speakers.")
+
+    def move_line(self, segment: Segment, voice: int) -> bool:
+        """Give a line to another voice (voice_count, a new speaker, where there is room).
+        Returns whether it changed."""
+        self.check_voice(voice, new_allowed=True)
+        if segment.voice == voice:
+            return False
+        with transaction.atomic():
+            segment.voice = voice
+            segment.speaker = self.speaker_for_voice(voice)
+            segment.save(update_fields=["voice", "speaker"])
+            if voice == self.voice_count:
+                self._update(None, voice_count=voice + 1)
+                # One more voice renames the others ("Customer" becomes "Customer 1").
+                self.relabel_speakers()
+                segment.refresh_from_db(fields=["speaker"])
+        return True
+
+    def merge_voices(self, source: int, target: int) -> int:
+        """Every line of voice `source` goes to voice `target` (diarization split one person
+        in two). Returns how many lines moved."""
+        self.check_voice(source)
+        self.check_voice(target)
+        if source == target:
+            raise ValidationError("Choose two different speakers to merge.")
+        with transaction.atomic():
+            moved = self.segments.filter(voice=source).update(
+                voice=target, speaker=self.speaker_for_voice(target)
+            )
+            if self.rep_voice == source:
+                self._update(None, rep_voice=target)
+                self.relabel_speakers()
+        return moved
+
+    def set_rep_voice(self, voice: int | None) -> bool:
+        """Say which voice is the call's rep (None: the rep does not speak on it)."""
+        if voice is not None:
+            self.check_voice(voice)
+        if voice == self.rep_voice:
+            return False
+        with transaction.atomic():
+            self._update(None, rep_voice=voice)
+            self.relabel_speakers()
+        return True
+
+    def restore_machine_voices(self) -> bool:
+        """Every line back to the voice diarization gave it, and its count of voices."""
+        if not self.has_voices:
+            return False
+        machine = [
+            m for m in self.segments.values_list("machine_voice", flat=True) if m is not None
+        ]
+        turns = [int(turn[2]) for turn in self.voice_turns or []]
+        count = max([*machine, *turns], default=0) + 1
+        changed = self.segments.exclude(voice=F("machine_voice")).exists() or (
+            count != self.voice_count
+        )
+        if not changed:
+            return False
+        with transaction.atomic():
+            self.segments.exclude(machine_voice=None).update(voice=F("machine_voice"))
+            if self.rep_voice is not None and self.rep_voice >= count:
+                self._update(None, rep_voice=None)
+            self._update(None, voice_count=count)
+            self.relabel_speakers()
+        return True
+
+    def moved_line_count(self) -> int:
+        return self.segments.exclude(machine_voice=None).exclude(voice=F("machine_voice")).count()
+
+    def _heard_by_voice(self, segments: list[Segment]) -> list[tuple[str, float, float]]:
+        """What voice-activity detection heard on the mixed recording, given to the voices:
+        first by the lines as people left them, then by the turns diarization found (a turn's
+        voice followed where people moved most of its lines), then the nearest of either."""
+        lines = [(s.start, s.end, s.speaker) for s in segments if s.speaker]
+        follows: dict[int, dict[int, int]] = {}
+        for segment in segments:
+            if segment.machine_voice is not None and segment.voice is not None:
+                votes = follows.setdefault(segment.machine_voice, {})
+                votes[segment.voice] = votes.get(segment.voice, 0) + 1
+        now = {m: max(votes, key=votes.get) for m, votes in follows.items()}
+        turns = [
+            (float(a), float(b), self.speaker_for_voice(now.get(int(v), int(v))))
+            for a, b, v in self.voice_turns or []
+        ]
+        spans = [(a, b) for a, b, channel in self.heard_speech if channel is None]
+        return call_analytics.attribute_heard(spans, [lines, turns])
 
     def put_segments_in_time_order(self) -> None:
         """Number the segments in time order: the two channels of a call are transcribed one
@@ -800,7 +938,10 @@ class Call(models.Model):
         now = timezone.now()
         segments = list(self.segments.all())
         trackers = {tracker.name: tracker for tracker in self.team.trackers.all()}
-        heard = [(self.speaker_for_channel(c), a, b) for a, b, c in self.heard_speech]
+        if self.has_voices:
+            heard = self._heard_by_voice(segments)
+        else:
+            heard = [(self.speaker_for_channel(c), a, b) for a, b, c in self.heard_speech]
         result = call_analytics.analyse(
             segments,
             self.duration or 0.0,
@@ -808,10 +949,13 @@ class Call(models.Model):
             heard=heard,
         )
         rep_share = None
-        if self.has_speakers:
-            rep = self.speaker_name(REP)
-            shares = {entry["name"]: entry["talk_share"] for entry in result["speakers"]}
-            rep_share = shares.get(rep, 0.0)
+        shares = {entry["name"]: entry["talk_share"] for entry in result["speakers"]}
+        if self.has_voices:
+            # Only when a voice is the rep's: a call the rep is not heard on has no share.
+            if self.rep_voice is not None:
+                rep_share = shares.get(self.speaker_for_voice(self.rep_voice), 0.0)
+        elif self.has_channels:
+            rep_share = shares.get(self.speaker_name(REP), 0.0)
         hits = [
             TrackerHit(
                 call=self,

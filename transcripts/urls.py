@@ -44,7 +44,20 @@ urlpatterns = [
         transcript.segment_restore,
         name="segment_restore",
     ),
+    path(
+        "calls/<uuid:uuid>/lines/<int:index>/speaker/",
+        speakers.line_speaker,
+        name="line_speaker",
+    ),
+    path("calls/<uuid:uuid>/rep/", calls.call_rep, name="call_rep"),
     path("calls/<uuid:uuid>/speakers/", speakers.call_speakers, name="call_speakers"),
+    path("calls/<uuid:uuid>/speakers/merge/", speakers.call_merge_voices, name="call_merge_voices"),
+    path("calls/<uuid:uuid>/speakers/rep/", speakers.call_rep_voice, name="call_rep_voice"),
+    path(
+        "calls/<uuid:uuid>/speakers/restore/",
+        speakers.call_restore_voices,
+        name="call_restore_voices",
+    ),
     path(
         "calls/<uuid:uuid>/speakers/swap/", speakers.call_swap_speakers, name="call_swap_speakers"
     ),
