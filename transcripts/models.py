@@ -776,7 +776,11 @@ class Call(models.Model):
         cleaned = {key: " ".join((names.get(key) or "").split())[:100] for key in keys}
         shown = [(cleaned[key] or defaults[key]).casefold() for key in keys]
         if len(set(shown)) < len(shown):
-            raise ValidationError("Each speaker needs a name of their own.")
+            raise ValidationError(
+                "The two speakers need different names."
+                if len(keys) == 2
+                else "Each speaker needs a name of their own."
+            )
         given = {key: name for key, name in cleaned.items() if name and name != defaults[key]}
         with transaction.atomic():
             self.speaker_names = given
