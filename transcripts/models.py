@@ -639,6 +639,15 @@ class Call(models.Model):
             return self.duration / self.processing_seconds
         return None
 
+    def export_details(self) -> dict:
+        """What every export of the call states besides its lines (see exports.render)."""
+        return {
+            "title": self.display_title,
+            "duration": self.duration or 0.0,
+            "analytics": self.analytics,
+            "rep": speakers.person_name(self.rep),
+        }
+
     @property
     def transcript_text(self) -> str:
         return " ".join(segment.text for segment in self.segments.all())
