@@ -195,6 +195,43 @@ def dual_call(acme, alice, make_dual_call):
     return make_dual_call(acme, alice)
 
 
+@pytest.fixture
+def make_voiced_call(make_call):
+    """A transcribed mono call of `team` whose speakers were told apart by voice, as
+    diarization leaves it (the lines of DUAL_CALL_LINES, voice 0 the rep's, voice 1 the
+    customer's; VAD's heard speech and the turns on the mixed channel), without a worker."""
+    from transcripts.models import Call
+
+    def make(team, user=None, title: str = "Discovery call on Zoom", lines=None, **fields):
+        lines = lines or DUAL_CALL_LINES
+        fields = {"voice_count": 2, "rep_voice": 0, **fields}
+        call = make_call(
+            team,
+            user,
+            title=title,
+            status=Call.Status.DONE,
+            duration=30.0,
+            channel_layout="mono",
+            voice_turns=[[start, end, voice] for voice, start, end, _ in lines],
+            heard_speech=[[start + 0.1, end - 0.1, None] for _, start, end, _ in lines],
+            **fields,
+        )
+        for index, (voice, start, end, text) in enumerate(lines):
+            call.segments.create(
+                index=index,
+                start=start,
+                end=end,
+                text=text,
+                voice=voice,
+                machine_voice=voice,
+                speaker=call.speaker_for_voice(voice),
+            )
+        call.refresh_analytics()
+        return call
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """A real S3-compatible server (SeaweedFS) for the session, with signed access only."""
