@@ -374,7 +374,7 @@ def enrol_voice(enrolment_id: int) -> str:
 def voice_print_of_sample(enrolment: VoiceEnrolment):
     """(vector, seconds of speech) of an enrolment recording, or None: decoded like a call's
     recording (a child process bounded in time and memory) and never longer than allowed."""
-    from .speech import audio, diarization
+    from .speech import audio
 
     # A header may lie about the length: decoding stops a little past the limit.
     longest = VoiceEnrolment.MAX_SECONDS + 5
@@ -395,6 +395,8 @@ def voice_print_of_sample(enrolment: VoiceEnrolment):
         if decoded.seconds > VoiceEnrolment.MAX_SECONDS:
             raise too_long
         samples = decoded.channel(0)
+    from .speech import diarization
+
     return diarization.voice_print(samples)
 
 
