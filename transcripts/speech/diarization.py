@@ -60,13 +60,17 @@ BATCH_WINDOWS = 64
 # call; every window is then given its nearest voice. Bounds the affinity matrix at 2000 x 2000.
 MAX_CLUSTERED = 2000
 # Two clusters whose centroids are at least this alike are one voice heard twice.
-SAME_VOICE_SIMILARITY = 0.86
+SAME_VOICE_SIMILARITY = 0.92
 # A cluster holding less speech than this share and these seconds is not a voice of its own.
 MIN_VOICE_SHARE = 0.03
 MIN_VOICE_SECONDS = 4.0
-# What a change of voice costs the Viterbi pass, in cosine similarity: a flip of a window or two
-# that is barely closer to another voice stays with the voice around it.
-SWITCH_PENALTY = 0.12
+# What a change of voice costs the Viterbi pass, in cosine similarity (of centred d-vectors):
+# a flip of a window or two that is barely closer to another voice stays with the voice around
+# it. Voices mostly change at a pause: there a change costs little.
+SWITCH_PENALTY = 0.3
+PAUSE_SWITCH_PENALTY = 0.05
+# Clustered as one: windows of one stretch of speech, up to this many seconds.
+PIECE_SECONDS = 3.0
 # Same-voice turns separated by a pause shorter than this are one turn.
 TURN_GAP_SECONDS = 2.0
 # Less speech than this makes no voice print.
@@ -356,6 +360,13 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-8)
 
 
+def _centred(vectors: np.ndarray) -> np.ndarray:
+    """The vectors less their mean, normalised: every d-vector of a call shares a large part
+    (same line, same room; espeak's voices one synthesiser), and without it voices stand apart.
+    Used to cluster and assign only; a voice's centroid stays a plain d-vector (voice prints)."""
+    return _normalised(vectors - vectors.mean(axis=0))
+
+
 def _refined_affinity(vectors: np.ndarray) -> np.ndarray:
     """Cosine affinity refined as in Wang et al. 2018 (LSTM d-vector spectral clustering): each
     row keeps its strongest links, made symmetric, then diffused."""
@@ -366,34 +377,23 @@ def _refined_affinity(vectors: np.ndarray) -> np.ndarray:
     pruned = np.where(affinity >= threshold, affinity, affinity * 0.01)
     symmetric = np.maximum(pruned, pruned.T)
     diffused = symmetric @ symmetric.T
-    return diffused / np.maximum(diffused.max(axis=1, keepdims=True), 1e-8)
+    diffused = diffused / np.maximum(diffused.max(axis=1, keepdims=True), 1e-8)
+    return (diffused + diffused.T) / 2
 
 
-def _spectral(vectors: np.ndarray, speakers: int | None) -> np.ndarray:
-    """Cluster labels of `vectors`: spectral clustering, `speakers` clusters or as many as the
-    largest eigengap of the normalised Laplacian says (1..MAX_VOICES)."""
-    count = len(vectors)
-    if count < 2 or speakers == 1:
-        return np.zeros(count, dtype=int)
-    affinity = _refined_affinity(vectors)
-    affinity = (affinity + affinity.T) / 2
-    degree = affinity.sum(axis=1)
-    scale = 1.0 / np.sqrt(np.maximum(degree, 1e-8))
-    laplacian = np.eye(count) - scale[:, None] * affinity * scale[None, :]
-    top = min(count, MAX_VOICES + 1)
-    values, vectors_ = np.linalg.eigh(laplacian)
-    values, vectors_ = values[:top], vectors_[:, :top]
-    if speakers is None:
-        gaps = np.diff(values[: MAX_VOICES + 1])
-        speakers = int(np.argmax(gaps[1:]) + 2) if len(gaps) > 1 else 2
-    speakers = max(1, min(speakers, count, top))
-    embedding = _normalised(vectors_[:, :speakers])
-    return _kmeans(embedding, speakers)
+def _spectral_embedding(points: np.ndarray) -> np.ndarray:
+    """The eigenvectors of the normalised Laplacian of the refined affinity, smallest first (at
+    most MAX_VOICES of them): spectral clustering runs k-means on their first k columns."""
+    affinity = _refined_affinity(points)
+    scale = 1.0 / np.sqrt(np.maximum(affinity.sum(axis=1), 1e-8))
+    laplacian = np.eye(len(points)) - scale[:, None] * affinity * scale[None, :]
+    _, vectors = np.linalg.eigh(laplacian)
+    return vectors[:, :MAX_VOICES]
 
 
 def _kmeans(points: np.ndarray, k: int, tries: int = 10, steps: int = 100) -> np.ndarray:
     """Lloyd's k-means from k-means++ seeds, the best of `tries` (seeded: the same call gives the
-    same voices). A few thousand points of at most 7 dimensions: a handful of milliseconds."""
+    same voices). A few thousand points: milliseconds."""
     rng = np.random.default_rng(0)
     best_labels, best_cost = np.zeros(len(points), dtype=int), np.inf
     for _ in range(tries):
@@ -429,44 +429,60 @@ def _centroids(vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: 
     return _normalised(centroids)
 
 
-def _merge_alike(
-    vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, int]:
-    """Join clusters that are one voice: centroids at least SAME_VOICE_SIMILARITY alike, or too
-    little speech to be a voice of its own (given to the nearest other voice)."""
-    labels = np.unique(labels, return_inverse=True)[1]
-    total = weights.sum()
-    while True:
-        k = int(labels.max()) + 1
-        if k == 1:
-            return labels, 1
-        centroids = _centroids(vectors, labels, weights, k)
-        similarity = centroids @ centroids.T
-        np.fill_diagonal(similarity, -1.0)
-        shares = np.array([weights[labels == i].sum() for i in range(k)])
-        smallest = int(np.argmin(shares))
-        a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
-        if similarity[a, b] >= SAME_VOICE_SIMILARITY:
-            labels = np.where(labels == max(a, b), min(a, b), labels)
-        elif shares[smallest] < max(MIN_VOICE_SECONDS, MIN_VOICE_SHARE * total):
-            labels = np.where(labels == smallest, int(np.argmax(similarity[smallest])), labels)
-        else:
-            return labels, k
-        labels = np.unique(labels, return_inverse=True)[1]
+def _cohesion(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> float:
+    """How close the points lie to their cluster's centroid: the weighted cosine similarity."""
+    centroids = _centroids(points, labels, weights, k)
+    return float((np.einsum("ij,ij->i", points, centroids[labels]) * weights).sum())
 
 
-def _viterbi(similarity: np.ndarray, penalty: float) -> np.ndarray:
+def _partition(points: np.ndarray, weights: np.ndarray, spectral: np.ndarray, k: int) -> np.ndarray:
+    """`k` clusters of the points: spectral clustering or k-means on the points themselves,
+    whichever holds its clusters tighter (spectral clustering can split a voice in two when two
+    others are alike; k-means then keeps them apart)."""
+    if k == 1:
+        return np.zeros(len(points), dtype=int)
+    candidates = [_kmeans(_normalised(spectral[:, :k]), k), _kmeans(points, k)]
+    return max(candidates, key=lambda labels: _cohesion(points, labels, weights, k))
+
+
+def _distinct(vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> bool:
+    """Whether `k` clusters are `k` voices: no two centroids as alike as one voice heard twice,
+    and each holds enough speech to be someone's."""
+    shares = np.bincount(labels, weights=weights, minlength=k)
+    if shares.min() < min(MIN_VOICE_SECONDS, MIN_VOICE_SHARE * shares.sum()):
+        return False
+    similarity = _centroids(vectors, labels, weights, k)
+    similarity = similarity @ similarity.T
+    return bool(similarity[np.triu_indices(k, 1)].max() < SAME_VOICE_SIMILARITY)
+
+
+def _pieces(windows: Sequence[_Window]) -> list[list[int]]:
+    """Windows grouped into pieces of one stretch of speech, each at most PIECE_SECONDS: a piece
+    is almost always one voice (voices change at pauses), and its mean d-vector is steadier
+    than a window's."""
+    pieces: list[list[int]] = []
+    for index, window in enumerate(windows):
+        if pieces:
+            first, last = windows[pieces[-1][0]], windows[pieces[-1][-1]]
+            same_stretch = window.owns_from - last.owns_to < 1e-6
+            if same_stretch and window.owns_to - first.owns_from <= PIECE_SECONDS:
+                pieces[-1].append(index)
+                continue
+        pieces.append([index])
+    return pieces
+
+
+def _viterbi(similarity: np.ndarray, penalties: np.ndarray) -> np.ndarray:
     """The voice of each window (rows in time order) maximising the summed similarity minus
-    `penalty` for each change of voice."""
+    penalties[t] for a change of voice between windows t-1 and t."""
     count, k = similarity.shape
     score = similarity[0].copy()
     back = np.zeros((count, k), dtype=np.int32)
     for t in range(1, count):
         best = int(np.argmax(score))
-        stay = score
-        switch = score[best] - penalty
-        back[t] = np.where(stay >= switch, np.arange(k), best)
-        score = np.maximum(stay, switch) + similarity[t]
+        switch = score[best] - penalties[t]
+        back[t] = np.where(score >= switch, np.arange(k), best)
+        score = np.maximum(score, switch) + similarity[t]
     path = np.zeros(count, dtype=int)
     path[-1] = int(np.argmax(score))
     for t in range(count - 1, 0, -1):
@@ -475,23 +491,55 @@ def _viterbi(similarity: np.ndarray, penalty: float) -> np.ndarray:
 
 
 def _cluster(
-    vectors: np.ndarray, weights: np.ndarray, speakers: int | None
+    vectors: np.ndarray, windows: Sequence[_Window], speakers: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Labels of every window (time order) and the voices' centroids."""
-    count = len(vectors)
-    sample = np.arange(count)
-    if count > MAX_CLUSTERED:
-        sample = np.unique(np.linspace(0, count - 1, MAX_CLUSTERED).round().astype(int))
-    labels = _spectral(vectors[sample], speakers)
-    k = int(labels.max()) + 1
-    if speakers is None:
-        labels, k = _merge_alike(vectors[sample], labels, weights[sample])
-    centroids = _centroids(vectors[sample], labels, weights[sample], k)
-    # Every window to its nearest voice, short flips smoothed; the centroids then from all of them.
+    """The voice of every window (time order) and the voices' centroids (plain d-vectors)."""
+    weights = np.array([w.owns_to - w.owns_from for w in windows])
+    pieces = _pieces(windows)
+    if len(pieces) > MAX_CLUSTERED:
+        chosen = np.linspace(0, len(pieces) - 1, MAX_CLUSTERED).round().astype(int)
+        pieces = [pieces[i] for i in np.unique(chosen)]
+    piece_weights = np.array([weights[p].sum() for p in pieces])
+    piece_vectors = _normalised(np.array([(vectors[p] * weights[p, None]).sum(0) for p in pieces]))
+    points = _centred(piece_vectors)
+    spectral = _spectral_embedding(points) if len(pieces) > 2 else points
+    most = min(MAX_VOICES, len(pieces))
+    if speakers is not None:
+        k = min(speakers, most)
+        labels = _partition(points, piece_weights, spectral, k)
+    else:
+        # More voices while the clusters stay distinct voices.
+        k, labels = 1, np.zeros(len(pieces), dtype=int)
+        for more in range(2, most + 1):
+            candidate = _partition(points, piece_weights, spectral, more)
+            if not _distinct(piece_vectors, candidate, piece_weights, more):
+                break
+            k, labels = more, candidate
+    if k == 1:
+        return np.zeros(len(windows), dtype=int), _centroids(
+            vectors, np.zeros(len(windows), int), weights, 1
+        )
+    # Every window to its nearest voice (centred d-vectors), changes of voice cheap at a pause
+    # and dear inside a stretch of speech; the centroids then made again from every window.
+    centred = _centred(vectors)
+    centres = _centroids(
+        centred, _nearest(centred, _centroids(points, labels, piece_weights, k)), weights, k
+    )
+    penalties = np.array(
+        [SWITCH_PENALTY]
+        + [
+            PAUSE_SWITCH_PENALTY if b.owns_from - a.owns_to > 1e-6 else SWITCH_PENALTY
+            for a, b in zip(windows, windows[1:], strict=False)
+        ]
+    )
     for _ in range(2):
-        full = _viterbi(vectors @ centroids.T, SWITCH_PENALTY) if k > 1 else np.zeros(count, int)
-        centroids = _centroids(vectors, full, weights, k)
-    return full, centroids
+        full = _viterbi(centred @ centres.T, penalties)
+        centres = _centroids(centred, full, weights, k)
+    return full, _centroids(vectors, full, weights, k)
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    return np.argmax(points @ centres.T, axis=1)
 
 
 # --- Diarization ---------------------------------------------------------------------------------
@@ -522,8 +570,7 @@ def diarize(
     vectors = _embed(
         audio, windows, _gain(audio, spans), lambda done: on_progress and on_progress(0.9 * done)
     )
-    weights = np.array([w.owns_to - w.owns_from for w in windows])
-    labels, centroids = _cluster(vectors, weights, speakers)
+    labels, centroids = _cluster(vectors, windows, speakers)
     # Voices numbered by first appearance; a voice left with no window is dropped.
     order: list[int] = []
     for label in labels:
