@@ -92,6 +92,11 @@ MATRIX = {
         {**EVERYONE, ANON: 302, MEMBER: 404, OUTSIDER: 404, MANAGER: 302, STAFF: 404},
     ),
     "profile:notices": ("post", {v: 302 for v in VISITORS}),
+    # One's own voice print: no URL names a person, so each visitor reaches only theirs (what
+    # they see and delete is tested in test_voice_prints.py). A POST without a file is a 400.
+    "transcripts:voice_print": ("get", {**EVERYONE, ANON: 302}),
+    "transcripts:voice_enrol": ("post", {**{v: 400 for v in VISITORS}, ANON: 302}),
+    "transcripts:voice_print_delete": ("post", {v: 302 for v in VISITORS}),
     "webhooks:endpoint_add": ("post", TEAM_MANAGER_ACTION),
     "webhooks:endpoint_delete": ("post", TEAM_MANAGER_ACTION),
     "webhooks:delivery_resend": ("post", TEAM_MANAGER_ACTION),

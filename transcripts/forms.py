@@ -92,6 +92,15 @@ class UploadForm(forms.Form):
         return upload
 
 
+class VoiceSampleForm(forms.Form):
+    audio = forms.FileField(
+        label="A recording of you talking",
+        help_text="Half a minute to two minutes of you talking, alone, somewhere quiet.",
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(ACCEPTED_EXTENSIONS)}),
+        error_messages={"empty": EMPTY_FILE, "required": "Choose a recording of yourself."},
+    )
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField(
         label="Email address",

@@ -12,7 +12,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import media, transcription
-from .models import Call, Invitation, Membership, Segment, Team, Tracker
+from .models import (
+    Call,
+    Invitation,
+    Membership,
+    Segment,
+    Team,
+    Tracker,
+    VoiceEnrolment,
+    VoicePrint,
+)
 from .speech import audio
 from .speech.base import TranscriptionError
 
@@ -156,6 +165,50 @@ def work_on_call(call: Call) -> dict:
     if call.title:
         work["title"] = call.title
     return work
+
+
+# --- Voice prints -------------------------------------------------------------------------------
+
+
+def voice_enrolment_create(*, user, upload: File) -> VoiceEnrolment:
+    """Keep a person's recording of themselves until a worker learns their voice print from it
+    (tasks.enrol_voice, which deletes it). Refuses, cheaply, what plainly will not do; the
+    speech in it is measured by the worker: the speaker encoder never loads in the web."""
+    if VoiceEnrolment.objects.filter(user=user, status=VoiceEnrolment.Status.QUEUED).exists():
+        raise ValidationError("Your last recording is still being read: wait a moment.")
+    if upload.size > VoiceEnrolment.MAX_BYTES:
+        raise ValidationError(
+            f"This file is larger than {VoiceEnrolment.MAX_BYTES // (1024 * 1024)} MB: "
+            "a recording of a minute or two is enough."
+        )
+    info = check_recording(_local_path_or_file(upload))
+    upload.seek(0)
+    if info.duration is not None and info.duration > VoiceEnrolment.MAX_SECONDS:
+        raise ValidationError(
+            f"This recording is {info.duration:.0f} seconds long: keep it under "
+            f"{VoiceEnrolment.MAX_SECONDS:.0f} seconds."
+        )
+    from django_q.tasks import async_task
+
+    enrolment = VoiceEnrolment(user=user)
+    with transaction.atomic():
+        enrolment.audio.save(recording_name(info), upload, save=False)
+        enrolment.save()
+        transaction.on_commit(
+            lambda: async_task(
+                "transcripts.tasks.enrol_voice",
+                enrolment.pk,
+                task_name=f"voice print {enrolment.pk} at {timezone.now():%H:%M:%S.%f}",
+                group="voice",
+            )
+        )
+    return enrolment
+
+
+def voice_print_delete(*, user) -> bool:
+    """Forget a person's voice print (their calls and an enrolment teach a new one)."""
+    deleted, _ = VoicePrint.objects.filter(user=user).delete()
+    return bool(deleted)
 
 
 def call_retranscribe(call: Call) -> None:

@@ -12,6 +12,7 @@ from .views import (
     teams,
     trackers,
     transcript,
+    voice,
 )
 
 app_name = "transcripts"
@@ -63,6 +64,9 @@ urlpatterns = [
     ),
     path("calls/<uuid:uuid>/export/<str:format>/", export.call_export, name="call_export"),
     path("search/", search.search, name="search"),
+    path("profile/voice/", voice.voice_print, name="voice_print"),
+    path("profile/voice/enrol/", voice.voice_enrol, name="voice_enrol"),
+    path("profile/voice/delete/", voice.voice_print_delete, name="voice_print_delete"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("teams/", teams.team_list, name="team_list"),
     path("teams/switch/", teams.team_switch, name="team_switch"),
