@@ -743,7 +743,7 @@ class Call(models.Model):
     @property
     def speakers_note(self) -> str:
         """Why a transcript has one unlabelled speaker; "" when speakers are separated."""
-        if self.has_speakers or self.has_voices:
+        if self.has_speakers:
             return ""
         if self.diarization_error:
             return f"Speakers not separated: {self.diarization_error}"

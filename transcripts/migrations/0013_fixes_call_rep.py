@@ -14,6 +14,6 @@ def rep_is_the_uploader(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("transcripts", "0011_voices")]
+    dependencies = [("transcripts", "0012_stage_voices")]
 
     operations = [migrations.RunPython(rep_is_the_uploader, migrations.RunPython.noop)]
