@@ -126,7 +126,9 @@ def test_the_analytics_are_recomputed_by_a_worker_after_a_fix(
 
 def test_a_line_can_go_to_a_new_speaker(client_for, alice, call):
     url = reverse("transcripts:line_speaker", args=[call.uuid, 5])
-    htmx(client_for(alice), "post", url, {"voice": "2"})
+    response = htmx(client_for(alice), "post", url, {"voice": "2"})
+    # The others are renamed and the panel has one more speaker: the page is drawn again.
+    assert response["HX-Refresh"] == "true"
     call.refresh_from_db()
     assert call.voice_count == 3
     # With two customers, each has a number.
@@ -149,6 +151,15 @@ def test_a_call_without_voices_has_nothing_to_move(client_for, alice, dual_call)
     url = reverse("transcripts:line_speaker", args=[dual_call.uuid, 1])
     assert client_for(alice).get(url).status_code == 404
     assert 'class="move-line"' not in page_of(client_for(alice), dual_call)
+
+
+def test_a_voiced_call_has_no_channels_to_swap(client_for, alice, call):
+    url = reverse("transcripts:call_swap_speakers", args=[call.uuid])
+    response = client_for(alice).post(url, follow=True)
+    assert (
+        "Only the two channels of a dual-channel call can be swapped" in response.content.decode()
+    )
+    assert call.segments.get(index=0).speaker == "alice"
 
 
 def test_two_speakers_merge(client_for, alice, acme, make_voiced_call):

@@ -53,11 +53,15 @@ def call_speakers(request: HttpRequest, uuid: UUID) -> HttpResponse:
 def call_swap_speakers(request: HttpRequest, uuid: UUID) -> HttpResponse:
     """The rep was on the other channel of this call: exchange the speakers."""
     call = selectors.call_for_user(request.user, uuid)
-    if call.has_speakers:
+    if call.has_channels:
         call.swap_speakers()
         messages.success(request, "Speakers swapped.")
     else:
-        messages.error(request, "This call's speakers are not separated, so there is no swap.")
+        messages.error(
+            request,
+            "Only the two channels of a dual-channel call can be swapped: on a call told apart "
+            "by voice, say which voice is the rep's.",
+        )
     return redirect(call)
 
 
@@ -79,12 +83,18 @@ def line_speaker(request: HttpRequest, uuid: UUID, index: int) -> HttpResponse:
     segment = selectors.segment_of_call(call, index)
     form = LineVoiceForm(request.POST or None, call=call, initial={"voice": segment.voice})
     if request.method == "POST" and form.is_valid():
+        voices = call.voice_count
         try:
             changed = services.line_move(segment=segment, voice=form.cleaned_data["voice"])
         except ValidationError as error:
             form.add_error("voice", error)
         else:
-            return line_saved(request, call, segment, changed)
+            response = line_saved(request, call, segment, changed)
+            if request.htmx and call.voice_count != voices:
+                # A new speaker renames the others ("Customer 1") and joins the speakers
+                # panel: the whole page is drawn again.
+                response["HX-Refresh"] = "true"
+            return response
     context = {"call": call, "segment": segment, "form": form}
     if request.htmx:
         return render(request, "transcripts/_segment_speaker_form.html", context)
