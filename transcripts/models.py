@@ -782,12 +782,6 @@ class Call(models.Model):
             return ""
         return self.speaker_name(speakers.role(channel, self.rep_channel))
 
-    def speaker_of_line(self, *, channel: int | None, voice: int | None) -> str:
-        """The speaker of a line heard on `channel`, given to `voice`."""
-        if self.has_voices:
-            return self.speaker_for_voice(voice)
-        return self.speaker_for_channel(channel)
-
     def voice_choices(self) -> list[tuple[int, str]]:
         """(voice, name) of every voice of a diarized call, the rep's first."""
         if not self.has_voices:
