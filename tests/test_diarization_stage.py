@@ -428,3 +428,34 @@ def test_transcribing_again_finds_the_speakers_again_and_keeps_corrections(
     again = call.segments.get(index=2)
     assert (again.text, again.voice) == ("A line corrected by hand.", line.voice)
     assert call.edits_not_carried == []
+
+
+def test_the_transcription_track_is_freed_before_the_stage_loads_its_own(
+    acme, calls, engine_loads, monkeypatch
+):
+    """One track of float32 samples in memory at a time: 460 MB for a two-hour call."""
+    import weakref
+
+    loaded, held = [], []
+    load_recording = tasks.load_recording
+
+    def watched(track):
+        def load():
+            held.append(any(sample() is not None for sample in loaded))
+            samples = track.load()
+            loaded.append(weakref.ref(samples))
+            return samples
+
+        return replace(track, load=load)
+
+    def loading(*args, **kwargs):
+        recording = load_recording(*args, **kwargs)
+        return replace(recording, tracks=tuple(watched(t) for t in recording.tracks))
+
+    monkeypatch.setattr(tasks, "load_recording", loading)
+    call = new_call(acme, calls.short.path)
+    assert transcribe_call(call.pk) == "done"
+    call.refresh_from_db()
+    assert call.voice_count == 2
+    # Loaded once to transcribe, once to find the speakers; neither load found the other.
+    assert held == [False, False]

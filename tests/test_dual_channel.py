@@ -354,9 +354,7 @@ def test_a_mono_call_of_one_voice_has_one_speaker(db, acme, make_call, speech_sa
     assert call.channel_layout == "mono"
     assert not call.has_speakers
     assert call.voice_count == 1 and call.rep_voice is None
-    assert set(call.segments.values_list("channel", "voice", "speaker")) == {
-        (None, 0, "Speaker 1")
-    }
+    assert set(call.segments.values_list("channel", "voice", "speaker")) == {(None, 0, "Speaker 1")}
     assert call.rep_talk_share is None
 
 
