@@ -58,7 +58,7 @@ BATCH_WINDOWS = 64
 # call; every window is then given its nearest voice. Bounds the affinity matrix at 2000 x 2000.
 MAX_CLUSTERED = 2000
 # Two clusters whose centroids are at least this alike are one voice heard twice.
-SAME_VOICE_SIMILARITY = 0.92
+SAME_VOICE_SIMILARITY = 0.935
 # A cluster holding less speech than this share and these seconds is not a voice of its own.
 MIN_VOICE_SHARE = 0.03
 MIN_VOICE_SECONDS = 4.0
@@ -69,6 +69,9 @@ SWITCH_PENALTY = 0.3
 PAUSE_SWITCH_PENALTY = 0.05
 # Clustered as one: windows of one stretch of speech, up to this many seconds.
 PIECE_SECONDS = 5.0
+MIN_PIECE_SECONDS = 1.0
+# Pieces this alike are one utterance said twice the same way (only a synthetic voice does).
+REPEAT_SIMILARITY = 0.98
 # Same-voice turns separated by a pause shorter than this are one turn.
 TURN_GAP_SECONDS = 2.0
 # Less speech than this makes no voice print.
@@ -274,6 +277,20 @@ def _intersection(a: Spans, b: Spans) -> Spans:
     return result
 
 
+def _confirmed(spans: Spans, speech: Spans) -> Spans:
+    """The spans at least half heard as speech by the caller too (the engine's VAD, which
+    ignores music and noise better); webrtcvad's own edges and pauses are kept."""
+    starts = [start for start, _ in spans]
+    heard = [0.0] * len(spans)
+    for start, end in _intersection(spans, speech):
+        heard[bisect.bisect_right(starts, start) - 1] += end - start
+    return [
+        span
+        for span, seconds in zip(spans, heard, strict=True)
+        if seconds >= (span[1] - span[0]) / 2
+    ]
+
+
 @dataclass(frozen=True)
 class _Window:
     """A stretch of audio to embed (start, end) and the time it speaks for (owns_from, owns_to)."""
@@ -331,7 +348,9 @@ def _embed(
         for index in batch:
             window = windows[index]
             samples = audio[int(window.start * SAMPLE_RATE) : int(window.end * SAMPLE_RATE)]
-            mels.append(_mel_frames(samples * gain)[-length:])
+            mel = _mel_frames(samples * gain)[-length:]
+            # Only a recording under 0.1 s has fewer frames: silence in front.
+            mels.append(torch.nn.functional.pad(mel, (0, 0, length - len(mel), 0)))
         with torch.inference_mode():
             vectors[batch] = encoder(torch.stack(mels)).numpy()
         done += len(batch)
@@ -342,7 +361,8 @@ def _embed(
 
 def _frame_count(window: _Window) -> int:
     """The mel frames of `window` the encoder reads: a multiple of 10 (0.1 s), at least 10."""
-    frames = int((window.end - window.start) * FRAMES_PER_SECOND) + 1
+    samples = int(window.end * SAMPLE_RATE) - int(window.start * SAMPLE_RATE)
+    frames = 1 + max(samples, FFT_SIZE // 2 + 1) // HOP
     return max(10, frames - frames % 10)
 
 
@@ -490,11 +510,20 @@ def _cluster(
     """The voice of every window (time order) and the voices' centroids (plain d-vectors)."""
     weights = np.array([w.owns_to - w.owns_from for w in windows])
     pieces = _pieces(windows)
+    # Short pieces make noisy d-vectors that cluster together as a voice of their own: they are
+    # left out of the clustering (while enough others remain) and get their voice afterwards.
+    long_enough = [p for p in pieces if weights[p].sum() >= MIN_PIECE_SECONDS]
+    if len(long_enough) >= max(3, len(pieces) // 4):
+        pieces = long_enough
     if len(pieces) > MAX_CLUSTERED:
         chosen = np.linspace(0, len(pieces) - 1, MAX_CLUSTERED).round().astype(int)
         pieces = [pieces[i] for i in np.unique(chosen)]
-    piece_weights = np.array([weights[p].sum() for p in pieces])
     piece_vectors = _normalised(np.array([(vectors[p] * weights[p, None]).sum(0) for p in pieces]))
+    # The same words said the same way (a synthetic voice repeating a sentence) give one d-vector
+    # again and again: counted once, or the repeats would cluster as a voice of their own.
+    kept = _unrepeated(piece_vectors)
+    pieces, piece_vectors = [pieces[i] for i in kept], piece_vectors[kept]
+    piece_weights = np.array([weights[p].sum() for p in pieces])
     points = _centred(piece_vectors)
     spectral = _spectral_embedding(points) if len(pieces) > 2 else points
     most = min(MAX_VOICES, len(pieces))
@@ -530,6 +559,15 @@ def _cluster(
         full = _viterbi(centred @ centres.T, penalties)
         centres = _centroids(centred, full, weights, k)
     return full, _centroids(vectors, full, weights, k)
+
+
+def _unrepeated(vectors: np.ndarray) -> list[int]:
+    """Indices of the vectors, less those nearly identical to one before them."""
+    kept: list[int] = []
+    for index, vector in enumerate(vectors):
+        if not kept or float(np.max(vectors[kept] @ vector)) < REPEAT_SIMILARITY:
+            kept.append(index)
+    return kept
 
 
 def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -584,7 +622,7 @@ def _diarize(
     duration = len(audio) / SAMPLE_RATE
     spans = speech_spans(audio)
     if speech is not None:
-        spans = _intersection(spans, _bridged([tuple(s) for s in speech], 0.0)) or spans
+        spans = _confirmed(spans, _bridged([tuple(s) for s in speech], 0.0)) or spans
     windows = _windows(spans)
     if not windows:
         # Too little speech for windows of their own: the whole recording is one window.
