@@ -353,7 +353,7 @@ def test_a_mono_call_of_one_voice_has_one_speaker_and_no_rep(db, acme, make_call
     call.refresh_from_db()
     assert call.channel_layout == "mono"
     assert not call.has_channels and call.voice_count == 1 and call.rep_voice is None
-    assert set(call.segments.values_list("channel", "speaker")) == {(None, "Speaker 1")}
+    assert set(call.segments.values_list("channel", "voice", "speaker")) == {(None, 0, "Speaker 1")}
     assert [s["name"] for s in call.analytics["speakers"]] == ["Speaker 1"]
     assert call.rep_talk_share is None
 
@@ -371,6 +371,8 @@ def write_wav(path: Path, channels: np.ndarray) -> Path:
 def test_a_stereo_file_with_one_voice_in_both_channels_is_told_apart_by_voice(
     db, acme, make_call, speech_sample, tmp_path
 ):
+    # Its channels say nothing of who speaks: they are mixed, and the voices found as on a
+    # mono call.
     voice = audio.decode(speech_sample)
     path = write_wav(tmp_path / "same.wav", np.stack([voice, voice * 0.9]))
     call = make_call(acme, path=path)

@@ -1,18 +1,24 @@
-"""Synthetic voices for the speaker tests: espeak-ng reading a text, and the stereo call's two
-voices mixed into one channel, as Zoom, Meet and many dialers record."""
+"""Synthetic voices for the speaker tests: mono calls spoken by espeak-ng with the benchmark's
+voices (bench/corpus.py), who said each word known, and people reading a text on their own."""
 
 from __future__ import annotations
 
-import subprocess
+import difflib
+import itertools
+import json
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-FIXTURES = Path(__file__).parent / "fixtures"
-STEREO = FIXTURES / "stereo_call.mp3"
+import numpy as np
 
-# The stereo call's rep speaks with this voice (tests/fixtures/make_stereo_call.py).
-REP_VOICE = ("en-us", 165)
+from bench import corpus
+from transcripts.analytics import normalise_words
+
+# The benchmark's two-party call: its rep and its prospect.
+REP = corpus.TWO_PARTY["rep"]
 # Someone who is not on the call: a voice unlike both of the call's.
-STRANGER_VOICE = ("en-gb-scotland+m3", 140)
+STRANGER = corpus.Voice("en-us+f4", 150, 70)
 
 ENROLMENT_TEXT = (
     "Hello, this is my voice for the call portal. I usually open a call by asking how the week "
@@ -22,18 +28,53 @@ ENROLMENT_TEXT = (
 )
 
 
-def speak(path: Path, text: str, voice: tuple[str, int]) -> Path:
-    """`text` read by espeak-ng's `voice` (name, words per minute), as a WAV file."""
-    name, speed = voice
-    subprocess.run(["espeak-ng", "-v", name, "-s", str(speed), "-w", str(path), text], check=True)
+@dataclass(frozen=True)
+class MonoCall:
+    """A mono recording of two people and who said what when (bench.corpus.Turn as dicts)."""
+
+    path: Path
+    turns: list[dict]
+
+
+def mono_call(folder: Path, seconds: float, seed: int) -> MonoCall:
+    """A sales call of the rep and a prospect taking turns, as a 48 kbit/s mono MP3."""
+    plan = corpus.CallPlan(seconds=seconds, seed=seed, cast=corpus.TWO_PARTY)
+    clip = corpus.build_call(folder, f"call_{seconds:g}s_{seed}", plan, "", audio_format="mp3")
+    turns = json.loads(clip.script.with_suffix(".json").read_text())["turns"]
+    return MonoCall(clip.audio, turns)
+
+
+def reading(path: Path, voice: corpus.Voice, text: str = ENROLMENT_TEXT) -> Path:
+    """`voice` reading `text` alone, as a 16 kHz WAV file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = corpus.speak(text, voice, Path(tmp))
+    corpus.write_wav(path, np.concatenate([corpus.silence(0.5), samples, corpus.silence(0.5)]))
     return path
 
 
-def mix_to_mono(source: Path, path: Path) -> Path:
-    """A recording with every channel mixed into one, as an MP3."""
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-ac", "1", "-b:a", "48k"]
-        + [str(path)],
-        check=True,
+def speaker_accuracy(segments, turns: list[dict]) -> tuple[float, float, dict[str, str]]:
+    """(share of matched words given to the right speaker, share of the script's words matched,
+    the mapping of the transcript's speaker names to the script's that gives that share).
+
+    Words are matched by aligning the transcript with the script, so a misheard word counts for
+    neither and the check does not depend on the engine's timing."""
+    said = [(w, t["speaker"]) for t in turns for w in normalise_words(t["text"])]
+    ordered = sorted(segments, key=lambda s: s["start"])
+    heard = [(w, s["speaker"]) for s in ordered for w in normalise_words(s["text"])]
+    matcher = difflib.SequenceMatcher(
+        None, [w for w, _ in heard], [w for w, _ in said], autojunk=False
     )
-    return path
+    pairs = [
+        (heard[block.a + k][1], said[block.b + k][1])
+        for block in matcher.get_matching_blocks()
+        for k in range(block.size)
+    ]
+    names = sorted({name for name, _ in pairs})
+    speakers = sorted({speaker for _, speaker in said})
+    best, mapping = 0, {}
+    for chosen in itertools.permutations(speakers + [""] * len(names), len(names)):
+        candidate = dict(zip(names, chosen, strict=True))
+        correct = sum(candidate[name] == speaker for name, speaker in pairs)
+        if correct > best:
+            best, mapping = correct, candidate
+    return best / max(1, len(pairs)), len(pairs) / len(said), mapping

@@ -217,6 +217,8 @@ class CallTranscription:
                 segments,
                 speakers=self.call.speakers_expected,
                 on_progress=self.on_progress,
+                # Where the engine's voice-activity detection heard speech, if it has one.
+                speech=[(a, b) for a, b, _ in self.call.heard_speech] or None,
             )
             rep_voice, similarity = self.recognise_rep(found)
         except (LeaseLost, OperationalError, InterfaceError):

@@ -17,10 +17,11 @@ found without being imported. torch and the weights load inside functions, once 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import importlib.util
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,11 +44,8 @@ FRAMES_PER_SECOND = SAMPLE_RATE // HOP
 # Its level normalisation: quiet speech is raised to -30 dBFS (never lowered), as it was trained.
 TARGET_DBFS = -30.0
 
-# Windows of 1.6 s (the length resemblyzer was trained on) every WINDOW_STEP seconds inside a
-# stretch of speech; a stretch up to SINGLE_WINDOW_SECONDS long is one window.
+# Windows of about 1.6 s, the length resemblyzer was trained on, never across a pause.
 WINDOW_SECONDS = 1.6
-WINDOW_STEP = 0.5
-SINGLE_WINDOW_SECONDS = 2.0
 # Speech shorter than this says too little about a voice: it takes its neighbours' voice.
 MIN_SPAN_SECONDS = 0.3
 # Pauses shorter than this do not split speech (webrtcvad hears gaps between syllables).
@@ -60,7 +58,7 @@ BATCH_WINDOWS = 64
 # call; every window is then given its nearest voice. Bounds the affinity matrix at 2000 x 2000.
 MAX_CLUSTERED = 2000
 # Two clusters whose centroids are at least this alike are one voice heard twice.
-SAME_VOICE_SIMILARITY = 0.92
+SAME_VOICE_SIMILARITY = 0.935
 # A cluster holding less speech than this share and these seconds is not a voice of its own.
 MIN_VOICE_SHARE = 0.03
 MIN_VOICE_SECONDS = 4.0
@@ -70,7 +68,10 @@ MIN_VOICE_SECONDS = 4.0
 SWITCH_PENALTY = 0.3
 PAUSE_SWITCH_PENALTY = 0.05
 # Clustered as one: windows of one stretch of speech, up to this many seconds.
-PIECE_SECONDS = 3.0
+PIECE_SECONDS = 5.0
+MIN_PIECE_SECONDS = 1.0
+# Pieces this alike are one utterance said twice the same way (only a synthetic voice does).
+REPEAT_SIMILARITY = 0.98
 # Same-voice turns separated by a pause shorter than this are one turn.
 TURN_GAP_SECONDS = 2.0
 # Less speech than this makes no voice print.
@@ -276,6 +277,20 @@ def _intersection(a: Spans, b: Spans) -> Spans:
     return result
 
 
+def _confirmed(spans: Spans, speech: Spans) -> Spans:
+    """The spans at least half heard as speech by the caller too (the engine's VAD, which
+    ignores music and noise better); webrtcvad's own edges and pauses are kept."""
+    starts = [start for start, _ in spans]
+    heard = [0.0] * len(spans)
+    for start, end in _intersection(spans, speech):
+        heard[bisect.bisect_right(starts, start) - 1] += end - start
+    return [
+        span
+        for span, seconds in zip(spans, heard, strict=True)
+        if seconds >= (span[1] - span[0]) / 2
+    ]
+
+
 @dataclass(frozen=True)
 class _Window:
     """A stretch of audio to embed (start, end) and the time it speaks for (owns_from, owns_to)."""
@@ -287,22 +302,18 @@ class _Window:
 
 
 def _windows(spans: Spans) -> list[_Window]:
+    """Each stretch of speech cut into windows of about WINDOW_SECONDS (1.07 to 2.1 s), side by
+    side: the encoder reads each moment of speech once, so it costs what the speech lasts."""
     windows: list[_Window] = []
     for start, end in spans:
         length = end - start
         if length < MIN_SPAN_SECONDS:
             continue
-        if length <= SINGLE_WINDOW_SECONDS:
-            windows.append(_Window(start, end, start, end))
-            continue
-        count = math.ceil((length - WINDOW_SECONDS) / WINDOW_STEP) + 1
-        step = (length - WINDOW_SECONDS) / (count - 1)
-        starts = [start + i * step for i in range(count)]
-        middles = [s + WINDOW_SECONDS / 2 for s in starts]
-        for i, window_start in enumerate(starts):
-            owns_from = start if i == 0 else (middles[i - 1] + middles[i]) / 2
-            owns_to = end if i == count - 1 else (middles[i] + middles[i + 1]) / 2
-            windows.append(_Window(window_start, window_start + WINDOW_SECONDS, owns_from, owns_to))
+        count = max(1, round(length / WINDOW_SECONDS))
+        step = length / count
+        for i in range(count):
+            window_start, window_end = start + i * step, start + (i + 1) * step
+            windows.append(_Window(window_start, window_end, window_start, window_end))
     return windows
 
 
@@ -337,7 +348,9 @@ def _embed(
         for index in batch:
             window = windows[index]
             samples = audio[int(window.start * SAMPLE_RATE) : int(window.end * SAMPLE_RATE)]
-            mels.append(_mel_frames(samples * gain)[-length:])
+            mel = _mel_frames(samples * gain)[-length:]
+            # Only a recording under 0.1 s has fewer frames: silence in front.
+            mels.append(torch.nn.functional.pad(mel, (0, 0, length - len(mel), 0)))
         with torch.inference_mode():
             vectors[batch] = encoder(torch.stack(mels)).numpy()
         done += len(batch)
@@ -348,7 +361,8 @@ def _embed(
 
 def _frame_count(window: _Window) -> int:
     """The mel frames of `window` the encoder reads: a multiple of 10 (0.1 s), at least 10."""
-    frames = int((window.end - window.start) * FRAMES_PER_SECOND) + 1
+    samples = int(window.end * SAMPLE_RATE) - int(window.start * SAMPLE_RATE)
+    frames = 1 + max(samples, FFT_SIZE // 2 + 1) // HOP
     return max(10, frames - frames % 10)
 
 
@@ -496,11 +510,20 @@ def _cluster(
     """The voice of every window (time order) and the voices' centroids (plain d-vectors)."""
     weights = np.array([w.owns_to - w.owns_from for w in windows])
     pieces = _pieces(windows)
+    # Short pieces make noisy d-vectors that cluster together as a voice of their own: they are
+    # left out of the clustering (while enough others remain) and get their voice afterwards.
+    long_enough = [p for p in pieces if weights[p].sum() >= MIN_PIECE_SECONDS]
+    if len(long_enough) >= max(3, len(pieces) // 4):
+        pieces = long_enough
     if len(pieces) > MAX_CLUSTERED:
         chosen = np.linspace(0, len(pieces) - 1, MAX_CLUSTERED).round().astype(int)
         pieces = [pieces[i] for i in np.unique(chosen)]
-    piece_weights = np.array([weights[p].sum() for p in pieces])
     piece_vectors = _normalised(np.array([(vectors[p] * weights[p, None]).sum(0) for p in pieces]))
+    # The same words said the same way (a synthetic voice repeating a sentence) give one d-vector
+    # again and again: counted once, or the repeats would cluster as a voice of their own.
+    kept = _unrepeated(piece_vectors)
+    pieces, piece_vectors = [pieces[i] for i in kept], piece_vectors[kept]
+    piece_weights = np.array([weights[p].sum() for p in pieces])
     points = _centred(piece_vectors)
     spectral = _spectral_embedding(points) if len(pieces) > 2 else points
     most = min(MAX_VOICES, len(pieces))
@@ -538,6 +561,15 @@ def _cluster(
     return full, _centroids(vectors, full, weights, k)
 
 
+def _unrepeated(vectors: np.ndarray) -> list[int]:
+    """Indices of the vectors, less those nearly identical to one before them."""
+    kept: list[int] = []
+    for index, vector in enumerate(vectors):
+        if not kept or float(np.max(vectors[kept] @ vector)) < REPEAT_SIMILARITY:
+            kept.append(index)
+    return kept
+
+
 def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.argmax(points @ centres.T, axis=1)
 
@@ -551,17 +583,46 @@ def diarize(
     speakers: int | None = None,
     speech: Spans | None = None,
     on_progress: ProgressCallback | None = None,
+    threads: int = 0,
 ) -> Diarization:
     """Who speaks when in `audio` (16 kHz mono float32): `speakers` voices, or 1..6 found.
 
     `speech`: where the caller heard speech (the engine's VAD), refined by webrtcvad's pauses.
-    `on_progress(fraction)`: the share done, 0..1 (embedding is most of the work)."""
+    `on_progress(fraction)`: the share done, 0..1 (embedding is most of the work).
+    `threads`: CPU threads for the encoder (0: torch's setting, every core); a worker that
+    shares the machine passes its share, as its engine does."""
     if speakers is not None and not 1 <= speakers <= MAX_VOICES:
         raise ValueError(f"speakers must be 1 to {MAX_VOICES}, not {speakers}")
+    with _torch_threads(threads):
+        return _diarize(audio, speakers, speech, on_progress)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's thread count for a while, then back (the process-wide setting is the engine's)."""
+    if threads <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _diarize(
+    audio: np.ndarray,
+    speakers: int | None,
+    speech: Spans | None,
+    on_progress: ProgressCallback | None,
+) -> Diarization:
     duration = len(audio) / SAMPLE_RATE
     spans = speech_spans(audio)
     if speech is not None:
-        spans = _intersection(spans, _bridged([tuple(s) for s in speech], 0.0)) or spans
+        spans = _confirmed(spans, _bridged([tuple(s) for s in speech], 0.0)) or spans
     windows = _windows(spans)
     if not windows:
         # Too little speech for windows of their own: the whole recording is one window.
@@ -628,10 +689,12 @@ def _joined(words: Sequence[Word]) -> str:
 # --- Voice prints --------------------------------------------------------------------------------
 
 
-def voice_print(audio: np.ndarray, spans: Spans | None = None) -> tuple[np.ndarray, float] | None:
+def voice_print(
+    audio: np.ndarray, spans: Spans | None = None, *, threads: int = 0
+) -> tuple[np.ndarray, float] | None:
     """One voice's print from `audio` (16 kHz mono float32; `spans`: where that voice speaks, if
     known): the L2-normalised mean d-vector and the seconds of speech it was made from; None when
-    there is less than MIN_PRINT_SECONDS of speech."""
+    there is less than MIN_PRINT_SECONDS of speech. `threads`: as for diarize()."""
     heard = speech_spans(audio)
     if spans is not None:
         heard = _intersection(heard, _bridged([tuple(s) for s in spans], 0.0))
@@ -639,7 +702,8 @@ def voice_print(audio: np.ndarray, spans: Spans | None = None) -> tuple[np.ndarr
     seconds = sum(w.owns_to - w.owns_from for w in windows)
     if seconds < MIN_PRINT_SECONDS:
         return None
-    vectors = _embed(audio, windows, _gain(audio, heard))
+    with _torch_threads(threads):
+        vectors = _embed(audio, windows, _gain(audio, heard))
     weights = np.array([w.owns_to - w.owns_from for w in windows])
     vector = _normalised((vectors * weights[:, None]).sum(axis=0))
     return vector.astype(np.float32), round(float(seconds), 2)

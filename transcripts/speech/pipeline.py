@@ -307,17 +307,19 @@ def diarize_track(
     speakers: int | None = None,
     on_progress: Callable[[float], None] | None = None,
     speech: list[tuple[float, float]] | None = None,
+    threads: int = 0,
 ) -> tuple[Diarization, list[tuple[int, Segment]]]:
     """Who speaks when on a mono recording, and its segments given to their voices (split where
     the voice changes): see diarization.diarize and diarization.attribute. `speech`: where the
-    engine heard speech, if it said (Transcription.speech). A dual-channel call is not
+    engine heard speech, if it said (Transcription.speech); `threads`: the encoder's CPU
+    threads (0: every core; a worker passes its share). A dual-channel call is not
     diarized: its channels already say who speaks."""
     if recording.is_dual:
         raise ValueError("A dual-channel recording's speakers are its channels: not diarized.")
     samples = recording.tracks[0].load()
     try:
         found = diarization.diarize(
-            samples, speakers=speakers, speech=speech, on_progress=on_progress
+            samples, speakers=speakers, speech=speech, on_progress=on_progress, threads=threads
         )
     finally:
         # The float32 track (460 MB for two hours) is freed before the segments are split.
