@@ -13,12 +13,11 @@ from django.urls import reverse
 
 from tests.browser import ARTIFACTS, assert_accessible, chromium, install_axe
 from tests.conftest import PASSWORD
-from tests.voices import ENROLMENT_TEXT, REP_VOICE, STEREO, mix_to_mono, speak
+from tests.voices import REP, mono_call, reading
 from tests.workers import Cluster, WebServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.browser]
 
-# The stereo call's rep introduces themselves as Dana.
 REP_NAME = "Dana Reyes"
 
 
@@ -102,8 +101,10 @@ def wait_for_transcript(page, timeout_seconds: int = 600) -> None:
 def test_a_mono_call_gets_its_speakers_and_a_line_is_moved_by_hand(page, alice, tmp_path):
     alice.first_name, alice.last_name = REP_NAME.split()
     alice.save()
-    mono = mix_to_mono(STEREO, tmp_path / "zoom-call.mp3")
-    sample = speak(tmp_path / "my-voice.wav", ENROLMENT_TEXT, REP_VOICE)
+    # The benchmark's rep and a prospect taking turns for about a minute, in one channel; and
+    # the rep reading a paragraph alone, to enrol her voice.
+    mono = mono_call(tmp_path, 50, 2).path
+    sample = reading(tmp_path / "my-voice.wav", REP)
     log_in(page, alice)
 
     # The rep records their voice on their profile: a worker learns the print from it.
