@@ -53,6 +53,27 @@ def two_minute_call(tmp_path_factory, speech_sample) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def two_voice_call(tmp_path_factory) -> tuple[Path, list]:
+    """About a minute of a sales call in one channel, two espeak voices taking turns 0.2-0.6 s
+    apart (the rep's manager speaks in the rep's voice), as a 16 kHz WAV, and its turns
+    (bench.corpus.Turn: voice, start, end)."""
+    from bench import corpus
+
+    voices = {
+        "rep": corpus.Voice("en-us+m3", 170, 45),
+        "prospect": corpus.Voice("en-gb+f3", 160, 60),
+    }
+    plan = corpus.CallPlan(
+        seconds=60, seed=1207, cast={**voices, "manager": voices["rep"]}, dense_pauses=(0.2, 0.6)
+    )
+    folder = tmp_path_factory.mktemp("two-voices")
+    samples, turns = corpus.synthesize(plan, folder)
+    path = folder / "two-voice-call.wav"
+    corpus.write_wav(path, samples)
+    return path, turns
+
+
 @pytest.fixture(autouse=True)
 def test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -68,8 +68,9 @@ def engine_loads(monkeypatch, remembering_engine):
 
 
 def new_call(team, path, **fields) -> Call:
-    """A call of `team` holding `path`. The runs below test the stage, not the counting of
-    voices (the module's first tests do): they say there are two people."""
+    """A call of `team` holding `path`. The runs here test the stage, not the counting of
+    voices (test_the_number_of_voices_is_found does): they say there are two people, as an
+    upload may."""
     fields.setdefault("speakers_expected", 2)
     call = Call(team=team, original_filename=path.name, **fields)
     with path.open("rb") as handle:
@@ -117,7 +118,7 @@ def diarized(django_db_setup, django_db_blocker, tmp_path_factory, calls, voice_
             team = Team.objects.create(name="Mono Sales", slug="mono-sales")
             dana = make_user("dana", team, first_name=REP_NAME[0], last_name=REP_NAME[1])
             give_voice_print(dana, voice_vectors["rep"])
-            call = new_call(team, calls.long.path, rep=dana, speakers_expected=None)
+            call = new_call(team, calls.long.path, rep=dana)
             outcome = transcribe_call(call.pk)
             call.refresh_from_db()
             result = SimpleNamespace(
@@ -354,6 +355,18 @@ def test_a_rep_whose_print_matches_no_voice_is_not_named(
     assert call.rep_voice is None
     assert max(call.rep_similarity.values()) < diarization.REP_SIMILARITY
     assert set(call.segments.values_list("speaker", flat=True)) == {"Speaker 1", "Speaker 2"}
+
+
+def test_the_number_of_voices_is_found_when_nobody_said(acme, calls, engine_loads):
+    call = new_call(acme, calls.long.path, speakers_expected=None)
+    assert transcribe_call(call.pk) == "done"
+    call.refresh_from_db()
+    assert call.voice_count == 2
+    accuracy, _, _ = speaker_accuracy(
+        call.segments.values("start", "text", "speaker"), calls.long.turns
+    )
+    print(f"speaker accuracy with the voices counted {accuracy:.1%}")
+    assert accuracy >= 0.95
 
 
 def test_the_number_of_people_given_on_upload_is_used(acme, calls, engine_loads, monkeypatch):

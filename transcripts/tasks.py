@@ -219,6 +219,8 @@ class CallTranscription:
                 on_progress=self.on_progress,
                 # Where the engine's voice-activity detection heard speech, if it has one.
                 speech=[(a, b) for a, b, _ in self.call.heard_speech] or None,
+                # This worker's share of the cores, as the engine takes it.
+                threads=transcription.engine_spec().resolved_threads(),
             )
             rep_voice, similarity = self.recognise_rep(found)
         except (LeaseLost, OperationalError, InterfaceError):
