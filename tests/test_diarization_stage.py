@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from tests.conftest import make_user
 from tests.test_dual_channel import RememberingEngine
-from tests.voices import REP, STRANGER, mono_call, reading, speaker_accuracy
+from tests.voices import PROSPECT, REP, STRANGER, MonoCall, mono_call, reading, speaker_accuracy
 from transcripts import tasks, transcription
 from transcripts.models import Call, ClusterHeartbeat, Team, VoicePrint
 from transcripts.speech import audio
@@ -30,10 +30,16 @@ REP_NAME = ("Dana", "Reyes")
 
 
 @pytest.fixture(scope="session")
-def calls(tmp_path_factory):
-    """Two mono calls of the benchmark's rep and prospect: about a minute, and about 20 s."""
-    folder = tmp_path_factory.mktemp("mono")
-    return SimpleNamespace(long=mono_call(folder, 50, 2), short=mono_call(folder, 20, 3))
+def calls(tmp_path_factory, two_voice_call):
+    """Two mono calls of a rep and a prospect: the diarization tests' minute (conftest), and
+    about 20 s for the runs that test the stage rather than the voices."""
+    from dataclasses import asdict
+
+    path, turns = two_voice_call
+    return SimpleNamespace(
+        long=MonoCall(path, [asdict(turn) for turn in turns]),
+        short=mono_call(tmp_path_factory.mktemp("mono"), 20, 3),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +75,7 @@ def engine_loads(monkeypatch, remembering_engine):
 
 def new_call(team, path, **fields) -> Call:
     """A call of `team` holding `path`. The runs here test the stage, not the counting of
-    voices (test_the_number_of_voices_is_found does): they say there are two people, as an
-    upload may."""
+    voices (the module's first call does): they say there are two people, as an upload may."""
     fields.setdefault("speakers_expected", 2)
     call = Call(team=team, original_filename=path.name, **fields)
     with path.open("rb") as handle:
@@ -118,7 +123,8 @@ def diarized(django_db_setup, django_db_blocker, tmp_path_factory, calls, voice_
             team = Team.objects.create(name="Mono Sales", slug="mono-sales")
             dana = make_user("dana", team, first_name=REP_NAME[0], last_name=REP_NAME[1])
             give_voice_print(dana, voice_vectors["rep"])
-            call = new_call(team, calls.long.path, rep=dana)
+            # Nobody said how many people speak: the voices are counted.
+            call = new_call(team, calls.long.path, rep=dana, speakers_expected=None)
             outcome = transcribe_call(call.pk)
             call.refresh_from_db()
             result = SimpleNamespace(
@@ -152,7 +158,7 @@ def test_it_finds_the_two_voices_and_names_the_rep(diarized):
 def test_at_least_95_percent_of_words_go_to_the_right_speaker(diarized, calls):
     accuracy, coverage, mapping = speaker_accuracy(diarized.segments, calls.long.turns)
     print(f"diarized speaker accuracy {accuracy:.1%} over {coverage:.0%} of the script's words")
-    assert mapping == {"Dana Reyes": "rep", "Customer": "prospect"}
+    assert mapping == {"Dana Reyes": REP.name, "Customer": PROSPECT.name}
     assert coverage > 0.8
     assert accuracy >= 0.95
 
@@ -355,18 +361,6 @@ def test_a_rep_whose_print_matches_no_voice_is_not_named(
     assert call.rep_voice is None
     assert max(call.rep_similarity.values()) < diarization.REP_SIMILARITY
     assert set(call.segments.values_list("speaker", flat=True)) == {"Speaker 1", "Speaker 2"}
-
-
-def test_the_number_of_voices_is_found_when_nobody_said(acme, calls, engine_loads):
-    call = new_call(acme, calls.long.path, speakers_expected=None)
-    assert transcribe_call(call.pk) == "done"
-    call.refresh_from_db()
-    assert call.voice_count == 2
-    accuracy, _, _ = speaker_accuracy(
-        call.segments.values("start", "text", "speaker"), calls.long.turns
-    )
-    print(f"speaker accuracy with the voices counted {accuracy:.1%}")
-    assert accuracy >= 0.95
 
 
 def test_the_number_of_people_given_on_upload_is_used(acme, calls, engine_loads, monkeypatch):

@@ -11,6 +11,7 @@ from django.core.files import File
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from bench.corpus import Voice
 from tests.test_dual_channel import STEREO
 from tests.voices import REP, STRANGER, reading
 from transcripts import tasks
@@ -40,6 +41,8 @@ def recordings(tmp_path_factory):
     noise = np.random.default_rng(7).normal(0, 0.003, rate * 30).astype(np.float32)
     return {
         "me": reading(folder / "me.wav", REP),
+        # The rep of the stereo call (tests/fixtures/make_stereo_call.py).
+        "stereo rep": reading(folder / "stereo-rep.wav", Voice("en-us", 165, 50)),
         "stranger": reading(folder / "stranger.wav", STRANGER),
         "a few words": reading(folder / "short.wav", REP, "Hello, it is me."),
         "room noise": wav("quiet.wav", noise),
@@ -240,7 +243,7 @@ def test_a_dual_channel_call_teaches_its_rep_their_voice_and_is_not_diarized(
     assert 10 <= learned.seconds <= 30
     assert call.voice_print_seconds == pytest.approx(learned.seconds, abs=0.01)
     # What it learned is the rep's voice: it recognises a recording of them, not a stranger.
-    me, _ = diarization.voice_print(audio.decode(recordings["me"]))
+    me, _ = diarization.voice_print(audio.decode(recordings["stereo rep"]))
     stranger, _ = diarization.voice_print(audio.decode(recordings["stranger"]))
     print(
         f"learned print vs the rep's own recording {float(learned.as_array @ me):.3f}, "
