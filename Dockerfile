@@ -8,11 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000
 
 WORKDIR /app
-COPY requirements.txt .
+COPY requirements.txt requirements-nodeps.txt ./
 # The runtime lock only (no test tools), every file checked against its hash. torch is pinned to
-# its CPU build: the default index would pull several GB of CUDA packages.
+# its CPU build: the default index would pull several GB of CUDA packages. resemblyzer (the
+# speaker encoder's weights) without the dependencies it declares (see requirements-nodeps.in).
 RUN pip install --require-hashes --extra-index-url https://download.pytorch.org/whl/cpu \
-    -r requirements.txt
+    -r requirements.txt \
+    && pip install --require-hashes --no-deps -r requirements-nodeps.txt
 
 COPY . .
 RUN DJANGO_SETTINGS_MODULE=callscribe.settings python manage.py collectstatic --noinput \

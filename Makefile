@@ -22,21 +22,34 @@ PIP_ARGS ?=
 LOCK := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format venv lock test-packages test-js clean
+.PHONY: run test lint format venv lock lock-nodeps test-packages test-js clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(PIP_ARGS) --require-hashes -r requirements-dev.txt
+	$(PY) -m pip install --quiet $(PIP_ARGS) --require-hashes --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # Runtime first: the development lock is constrained to the runtime one's versions.
-lock:
+lock: lock-nodeps
 	test -x $(VENV)/bin/pip-compile || $(PY) -m pip install --quiet pip-tools
 	$(LOCK) --upgrade --output-file requirements.txt requirements.in
 	$(LOCK) --upgrade --output-file requirements-dev.txt requirements-dev.in
+
+# The pins of requirements-nodeps.in (installed without their dependencies), with their wheels'
+# hashes.
+lock-nodeps:
+	@{ echo "# Made by make lock from requirements-nodeps.in: pip install --no-deps --require-hashes"; \
+	  grep -v '^\s*\(#\|$$\)' requirements-nodeps.in | while read -r pin; do \
+	    wheels=$$(mktemp -d); \
+	    $(PY) -m pip download --quiet --no-deps --only-binary :all: $(PIP_ARGS) -d $$wheels "$$pin" || exit 1; \
+	    echo "$$pin \\"; \
+	    for wheel in $$wheels/*; do echo "    --hash=sha256:$$(sha256sum $$wheel | cut -d' ' -f1)"; done; \
+	    rm -rf $$wheels; \
+	  done; } > requirements-nodeps.txt
 
 $(DATA_DIR)/admin-password:
 	@mkdir -p $(DATA_DIR)

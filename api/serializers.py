@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from transcripts.forms import UploadForm
 from transcripts.models import Call, Segment, Team, Tracker, TrackerHit
-from transcripts.speakers import ROLES
+from transcripts.speakers import MAX_SPEAKERS, ROLES
 
 from . import outbound
 from .models import Event, WebhookDelivery, WebhookEndpoint
@@ -30,6 +30,9 @@ class CallSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid", read_only=True)
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    rep = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="The team member who led the call."
+    )
     percent = serializers.IntegerField(read_only=True)
     eta_seconds = serializers.FloatField(read_only=True, allow_null=True)
     source_url = serializers.SerializerMethodField()
@@ -47,6 +50,7 @@ class CallSerializer(serializers.ModelSerializer):
             "display_title",
             "original_filename",
             "uploaded_by",
+            "rep",
             "created_at",
             "status",
             "stage",
@@ -58,6 +62,9 @@ class CallSerializer(serializers.ModelSerializer):
             "size_bytes",
             "finished_at",
             "channel_layout",
+            "speakers_expected",
+            "voice_count",
+            "rep_voice",
             "speaker_names",
             "source_url",
             "import_status",
@@ -99,6 +106,19 @@ class CallCreateSerializer(serializers.Serializer):
     team = serializers.SlugField(
         required=False, help_text="The team's slug; may be left out by people in one team."
     )
+    rep = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Username of the team member who led the call (default: you, if in the "
+        "team). Only a manager may name someone else.",
+    )
+    speakers_expected = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_SPEAKERS,
+        help_text="How many people speak on a mono recording, if known; left out: found.",
+    )
 
     def validate(self, data: dict) -> dict:
         if bool(data.get("audio")) == bool(data.get("url")):
@@ -111,15 +131,22 @@ class CallCreateSerializer(serializers.Serializer):
         # The portal's upload form decides the team and checks the file, so both agree.
         teams = self.context["teams"]
         form = UploadForm(
-            {"title": data.get("title", ""), "team": _team_pk(teams, data.get("team"))},
+            {
+                "title": data.get("title", ""),
+                "team": _team_pk(teams, data.get("team")),
+                "rep": data.get("rep") or "",
+                "speakers_expected": data.get("speakers_expected") or "",
+            },
             {"audio": data["audio"]} if data.get("audio") else {},
             teams=teams,
+            user=self.context["request"].user,
         )
         form.is_valid()
         errors = {k: v for k, v in form.errors.items() if not (k == "audio" and data.get("url"))}
         if errors:
             raise serializers.ValidationError({k: list(v) for k, v in errors.items()})
         data["team"] = form.cleaned_data["team"]
+        data["rep"] = form.cleaned_data["rep"]
         return data
 
 
@@ -133,17 +160,41 @@ def _team_pk(teams, slug: str | None):
 
 class CallUpdateSerializer(serializers.Serializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    rep = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="Username of the team member who led the call; blank or null: nobody. The "
+        "uploader or a manager; only a manager may name someone else.",
+    )
     speaker_names = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=100),
         required=False,
-        help_text=f"Names of the speakers by role ({', '.join(ROLES)}); blank restores the role.",
+        help_text=f"Names of the speakers: by role ({', '.join(ROLES)}) on a dual-channel call, "
+        'by voice number ("0", "1"...) on one told apart by voice; blank restores the '
+        "default.",
     )
 
     def validate_speaker_names(self, names: dict) -> dict:
-        unknown = set(names) - set(ROLES)
-        if unknown:
+        call = self.context["call"]
+        if call.has_voices:
+            known = {str(voice) for voice in range(call.voice_count)}
+            if set(names) - known:
+                raise serializers.ValidationError(
+                    f"This call's speakers are voices {', '.join(sorted(known))}."
+                )
+        elif set(names) - set(ROLES):
             raise serializers.ValidationError(f"Roles are {', '.join(ROLES)}.")
         return names
+
+    def validate_rep(self, username: str | None):
+        if not username:
+            return None
+        call = self.context["call"]
+        rep = call.team.members.filter(username=username).first()
+        if rep is None:
+            raise serializers.ValidationError(f"{username} is not in {call.team.name}.")
+        return rep
 
 
 class WordSerializer(serializers.Serializer):
@@ -154,6 +205,14 @@ class WordSerializer(serializers.Serializer):
 
 
 class SegmentSerializer(serializers.ModelSerializer):
+    voice = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="On a call told apart by voice: the voice the line is given to now.",
+    )
+    machine_voice = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The voice diarization gave the line."
+    )
     confidence = serializers.FloatField(read_only=True, allow_null=True)
     edited = serializers.BooleanField(source="is_edited", read_only=True)
     words = WordSerializer(many=True, read_only=True)
@@ -165,6 +224,8 @@ class SegmentSerializer(serializers.ModelSerializer):
             "start",
             "end",
             "speaker",
+            "voice",
+            "machine_voice",
             "channel",
             "text",
             "original_text",
@@ -176,15 +237,37 @@ class SegmentSerializer(serializers.ModelSerializer):
         ]
 
 
+class VoiceSerializer(serializers.Serializer):
+    voice = serializers.IntegerField()
+    name = serializers.CharField()
+    is_rep = serializers.BooleanField()
+
+
 class TranscriptSerializer(serializers.Serializer):
     call = serializers.UUIDField(source="uuid")
     language = serializers.SerializerMethodField()
     duration = serializers.FloatField(allow_null=True)
     has_speakers = serializers.BooleanField()
+    rep = serializers.CharField(
+        source="rep.username",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="Username of the team member who led the call.",
+    )
+    voices = serializers.SerializerMethodField()
     segments = SegmentSerializer(many=True, source="segments.all")
 
     def get_language(self, call: Call) -> str | None:
         return (call.decode_options or {}).get("language")
+
+    @extend_schema_field(VoiceSerializer(many=True))
+    def get_voices(self, call: Call) -> list[dict]:
+        """The speakers told apart by voice (empty when they were not)."""
+        return [
+            {"voice": voice, "name": name, "is_rep": voice == call.rep_voice}
+            for voice, name in call.voice_choices()
+        ]
 
 
 class TrackerSerializer(serializers.ModelSerializer):

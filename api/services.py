@@ -24,16 +24,27 @@ class IdempotencyMismatch(Exception):
     """The key was used before for a different request."""
 
 
-def call_import_url(*, team: Team, user, url: str, title: str = "") -> Call:
+def call_import_url(
+    *,
+    team: Team,
+    user,
+    url: str,
+    title: str = "",
+    rep=None,
+    speakers_expected: int | None = None,
+) -> Call:
     """A call whose recording a worker downloads from `url`, then checks and queues as an
     upload. Returns at once."""
     from django_q.tasks import async_task
 
     services.check_queue_allowance(user)
+    services.check_rep(team=team, user=user, rep=rep)
     with transaction.atomic():
         call = Call.objects.create(
             team=team,
             uploaded_by=user,
+            rep=rep or services.default_rep(team, user),
+            speakers_expected=speakers_expected,
             title=title.strip()[:200],
             original_filename=file_name(url),
         )

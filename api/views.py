@@ -206,12 +206,16 @@ class CallViewSet(
                         user=request.user,
                         url=data["url"],
                         title=data.get("title", ""),
+                        rep=data.get("rep"),
+                        speakers_expected=data.get("speakers_expected"),
                     )
                 return services.call_create(
                     team=data["team"],
                     user=request.user,
                     upload=data["audio"],
                     title=data.get("title", ""),
+                    rep=data.get("rep"),
+                    speakers_expected=data.get("speakers_expected"),
                 )
             except ValidationError as error:
                 raise _validation_error(error) from error
@@ -227,6 +231,8 @@ class CallViewSet(
                     "title": data.get("title", ""),
                     "url": data.get("url"),
                     "audio": [audio.name, audio.size] if audio else None,
+                    "rep": data["rep"].username if data.get("rep") else None,
+                    "speakers_expected": data.get("speakers_expected"),
                 }
             )
             try:
@@ -240,10 +246,18 @@ class CallViewSet(
 
     @extend_schema(request=serializers.CallUpdateSerializer, responses=serializers.CallSerializer)
     def partial_update(self, request, *args, **kwargs):
-        """Change the title (the uploader or a manager) or the speakers' names."""
+        """Change the title or the rep (the uploader or a manager), or the speakers' names."""
         call = self.get_object()
-        changes = serializers.CallUpdateSerializer(data=request.data)
+        changes = serializers.CallUpdateSerializer(data=request.data, context={"call": call})
         changes.is_valid(raise_exception=True)
+        if "rep" in changes.validated_data:
+            _check_changeable(call, request.user, "name the rep of")
+            try:
+                services.call_set_rep(
+                    call=call, user=request.user, rep=changes.validated_data["rep"]
+                )
+            except ValidationError as error:
+                raise _validation_error(error) from error
         if "title" in changes.validated_data:
             _check_changeable(call, request.user, "rename")
             call.title = changes.validated_data["title"].strip()
@@ -337,13 +351,7 @@ class CallViewSet(
         call = self._transcribed()
         services.call_request_analytics(call)
         format = request.accepted_renderer.format
-        content = exports.render(
-            format,
-            call.segments.all(),
-            title=call.display_title,
-            duration=call.duration or 0.0,
-            analytics=call.analytics,
-        )
+        content = exports.render(format, call.segments.all(), **call.export_details())
         spec = exports.EXPORT_FORMATS[format]
         return Response(
             content,

@@ -53,6 +53,27 @@ def two_minute_call(tmp_path_factory, speech_sample) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def two_voice_call(tmp_path_factory) -> tuple[Path, list]:
+    """About a minute of a sales call in one channel, two espeak voices taking turns 0.2-0.6 s
+    apart (the rep's manager speaks in the rep's voice), as a 16 kHz WAV, and its turns
+    (bench.corpus.Turn: voice, start, end)."""
+    from bench import corpus
+
+    voices = {
+        "rep": corpus.Voice("en-us+m3", 170, 45),
+        "prospect": corpus.Voice("en-gb+f3", 160, 60),
+    }
+    plan = corpus.CallPlan(
+        seconds=60, seed=1207, cast={**voices, "manager": voices["rep"]}, dense_pauses=(0.2, 0.6)
+    )
+    folder = tmp_path_factory.mktemp("two-voices")
+    samples, turns = corpus.synthesize(plan, folder)
+    path = folder / "two-voice-call.wav"
+    corpus.write_wav(path, samples)
+    return path, turns
+
+
 @pytest.fixture(autouse=True)
 def test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -130,7 +151,11 @@ def make_call(speech_sample):
     from transcripts.models import Call
 
     def make(team, user=None, path: Path | None = None, title: str = "", **fields):
+        from transcripts.services import default_rep
+
         path = path or speech_sample
+        # As an upload does: the uploader leads the call, if in its team.
+        fields.setdefault("rep", default_rep(team, user))
         call = Call(team=team, uploaded_by=user, title=title, original_filename=path.name, **fields)
         with path.open("rb") as handle:
             call.audio.save(path.name, File(handle), save=False)
@@ -189,6 +214,43 @@ def make_dual_call(make_call):
 def dual_call(acme, alice, make_dual_call):
     """Alice's discovery call with Sarah, in Acme."""
     return make_dual_call(acme, alice)
+
+
+@pytest.fixture
+def make_voiced_call(make_call):
+    """A transcribed mono call of `team` whose speakers were told apart by voice, as
+    diarization leaves it (the lines of DUAL_CALL_LINES, voice 0 the rep's, voice 1 the
+    customer's; VAD's heard speech and the turns on the mixed channel), without a worker."""
+    from transcripts.models import Call
+
+    def make(team, user=None, title: str = "Discovery call on Zoom", lines=None, **fields):
+        lines = lines or DUAL_CALL_LINES
+        fields = {"voice_count": 2, "rep_voice": 0, **fields}
+        call = make_call(
+            team,
+            user,
+            title=title,
+            status=Call.Status.DONE,
+            duration=30.0,
+            channel_layout="mono",
+            voice_turns=[[start, end, voice] for voice, start, end, _ in lines],
+            heard_speech=[[start + 0.1, end - 0.1, None] for _, start, end, _ in lines],
+            **fields,
+        )
+        for index, (voice, start, end, text) in enumerate(lines):
+            call.segments.create(
+                index=index,
+                start=start,
+                end=end,
+                text=text,
+                voice=voice,
+                machine_voice=voice,
+                speaker=call.speaker_for_voice(voice),
+            )
+        call.refresh_analytics()
+        return call
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,13 @@ MATRIX = {
     "transcripts:segment_edit": ("get", CALL_VIEW),
     "transcripts:segment_restore": ("post", CALL_ACTION),
     "transcripts:call_speakers": ("post", CALL_ACTION),
+    # Speakers told apart by voice are fixed by any member, like a line's text; the call's rep
+    # is named by the uploader or a manager.
+    "transcripts:line_speaker": ("get", CALL_VIEW),
+    "transcripts:call_merge_voices": ("post", CALL_ACTION),
+    "transcripts:call_rep_voice": ("post", CALL_ACTION),
+    "transcripts:call_restore_voices": ("post", CALL_ACTION),
+    "transcripts:call_rep": ("post", CALL_OWNER_ACTION),
     "transcripts:call_swap_speakers": ("post", CALL_ACTION),
     "transcripts:search": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:dashboard": ("get", {**EVERYONE, ANON: 302}),
@@ -85,6 +92,11 @@ MATRIX = {
         {**EVERYONE, ANON: 302, MEMBER: 404, OUTSIDER: 404, MANAGER: 302, STAFF: 404},
     ),
     "profile:notices": ("post", {v: 302 for v in VISITORS}),
+    # One's own voice print: no URL names a person, so each visitor reaches only theirs (what
+    # they see and delete is tested in test_voice_prints.py). A POST without a file is a 400.
+    "transcripts:voice_print": ("get", {**EVERYONE, ANON: 302}),
+    "transcripts:voice_enrol": ("post", {**{v: 400 for v in VISITORS}, ANON: 302}),
+    "transcripts:voice_print_delete": ("post", {v: 302 for v in VISITORS}),
     "webhooks:endpoint_add": ("post", TEAM_MANAGER_ACTION),
     "webhooks:endpoint_delete": ("post", TEAM_MANAGER_ACTION),
     "webhooks:delivery_resend": ("post", TEAM_MANAGER_ACTION),
@@ -119,8 +131,9 @@ def test_every_url_is_in_the_access_matrix():
 
 @pytest.fixture
 def world(acme, globex, alice, bob, charlie, staff, make_call):
-    call = make_call(acme, alice, status=Call.Status.DONE, duration=29.7)
-    call.segments.create(index=0, start=0, end=3, text="Hi Sarah.")
+    # Its speakers told apart by voice, so the views that fix them answer too.
+    call = make_call(acme, alice, status=Call.Status.DONE, duration=29.7, voice_count=2)
+    call.segments.create(index=0, start=0, end=3, text="Hi Sarah.", voice=0, machine_voice=0)
     invitation = Invitation(team=acme, email="dave@example.com", invited_by=alice)
     email_token, _ = invitation.issue_tokens()
     invitation.save()
@@ -189,6 +202,9 @@ POST_DATA = {
     "transcripts:team_recording": {"rep_channel": "1"},
     "transcripts:team_vocabulary": {"vocabulary": "Zentrix, Quorra"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
+    "transcripts:call_merge_voices": {"source": "1", "target": "0"},
+    "transcripts:call_rep_voice": {"voice": "0"},
+    "transcripts:call_rep": {"rep": "alice"},
     "transcripts:team_rename": {"name": "Acme Sales EMEA"},
     "transcripts:member_role": {"role": "member"},
     "transcripts:tracker_list": {"name": "Security", "phrases": "SOC 2\nsecurity review"},

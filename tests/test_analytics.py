@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from transcripts.analytics import (
     FILLERS,
     analyse,
+    attribute_heard,
     filler_counts,
     interruptions,
     longest_monologue,
@@ -460,3 +461,57 @@ def test_speakers_are_listed_in_order_of_first_appearance():
     call = [Seg(5, 6, "b", "Customer"), Seg(0, 1, "a", "Rep"), Seg(7, 8, "c", "Customer")]
 
     assert [s["name"] for s in analyse(call, 8)["speakers"]] == ["Customer", "Rep"]
+
+
+# --- Heard speech given to the speakers told apart by voice ---------------------------------
+
+
+def test_heard_speech_goes_to_the_speaker_whose_line_covers_it():
+    lines = [(0.0, 2.0, "Dana"), (3.0, 5.0, "Sarah")]
+    assert attribute_heard([(0.5, 1.5), (3.2, 4.0)], [lines]) == [
+        ("Dana", 0.5, 1.5),
+        ("Sarah", 3.2, 4.0),
+    ]
+
+
+def test_where_two_lines_overlap_both_speakers_talk():
+    lines = [(0.0, 5.0, "Dana"), (4.0, 8.0, "Sarah")]
+    pieces = attribute_heard([(3.0, 6.0)], [lines])
+    assert sorted(pieces) == [
+        ("Dana", 3.0, 4.0),
+        ("Dana", 4.0, 5.0),
+        ("Sarah", 4.0, 5.0),
+        ("Sarah", 5.0, 6.0),
+    ]
+
+
+def test_the_lines_come_before_the_turns_and_the_turns_fill_the_gaps():
+    # People moved the line at 3-5 s to Dana; the machine's turn still says Sarah there.
+    lines = [(0.0, 2.0, "Dana"), (3.0, 5.0, "Dana")]
+    turns = [(0.0, 2.5, "Dana"), (2.5, 6.0, "Sarah")]
+    pieces = attribute_heard([(1.0, 6.0)], [lines, turns])
+    assert pieces == [
+        ("Dana", 1.0, 2.0),
+        ("Dana", 2.0, 2.5),
+        ("Sarah", 2.5, 3.0),
+        ("Dana", 3.0, 5.0),
+        ("Sarah", 5.0, 6.0),
+    ]
+
+
+def test_speech_nobody_covers_goes_to_the_nearest_speaker():
+    lines = [(0.0, 2.0, "Dana"), (10.0, 12.0, "Sarah")]
+    assert attribute_heard([(3.0, 4.0), (8.0, 9.0)], [lines]) == [
+        ("Dana", 3.0, 4.0),
+        ("Sarah", 8.0, 9.0),
+    ]
+
+
+def test_without_any_speaker_heard_speech_is_unlabelled():
+    assert attribute_heard([(1.0, 2.0), (3.0, 3.0)], [[], []]) == [("", 1.0, 2.0)]
+
+
+def test_talk_time_counts_each_second_heard_once_per_speaker():
+    lines = [(0.0, 5.0, "Dana"), (4.0, 8.0, "Sarah")]
+    heard = attribute_heard([(0.0, 8.0)], [lines])
+    assert talk_time([], heard) == {"Dana": 5.0, "Sarah": 4.0}

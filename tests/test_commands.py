@@ -27,6 +27,50 @@ def test_transcribe_prints_json_with_segments_and_timings(speech_sample, speech_
     assert result["segments"][0]["start"] < result["segments"][-1]["end"]
 
 
+def test_transcribe_json_gives_each_segment_of_a_mono_call_its_speaker(two_voice_call):
+    path, turns = two_voice_call
+    result = json.loads(run("transcribe", str(path), "--format", "json"))
+    assert result["voices"] == 2
+    assert {s["speaker"] for s in result["segments"]} == {"Speaker 1", "Speaker 2"}
+    assert "diarize_seconds" in result["timings"]
+    # The first words are the rep's: the first voice heard.
+    assert result["segments"][0]["speaker"] == "Speaker 1"
+    first_prospect_turn = next(t for t in turns if t.speaker == "prospect")
+    said_then = [
+        s
+        for s in result["segments"]
+        if first_prospect_turn.start <= s["start"] < first_prospect_turn.end
+    ]
+    assert said_then and {s["speaker"] for s in said_then} == {"Speaker 2"}
+
+
+def test_transcribe_takes_the_number_of_speakers_or_skips_them(speech_sample):
+    one = json.loads(run("transcribe", str(speech_sample), "--format", "json", "--speakers", "1"))
+    assert one["voices"] == 1
+    assert {s["speaker"] for s in one["segments"]} == {"Speaker 1"}
+    skipped = json.loads(run("transcribe", str(speech_sample), "--format", "json", "--no-diarize"))
+    assert skipped["voices"] is None
+    assert {s["speaker"] for s in skipped["segments"]} == {None}
+    assert "diarize_seconds" not in skipped["timings"]
+    with pytest.raises(CommandError):
+        run("transcribe", str(speech_sample), "--speakers", "7")
+
+
+def test_transcribe_names_the_rep_and_the_customer_of_a_dual_channel_call():
+    from tests.conftest import FIXTURES
+
+    stereo = FIXTURES / "stereo_call.mp3"
+    result = json.loads(run("transcribe", str(stereo), "--format", "json"))
+    assert result["layout"] == "dual" and result["voices"] is None
+    by_channel = {(s["channel"], s["speaker"]) for s in result["segments"]}
+    assert by_channel == {(0, "Rep"), (1, "Customer")}
+    swapped = json.loads(run("transcribe", str(stereo), "--format", "json", "--rep-channel", "1"))
+    assert {(s["channel"], s["speaker"]) for s in swapped["segments"]} == {
+        (0, "Customer"),
+        (1, "Rep"),
+    }
+
+
 def test_transcribe_prints_subtitles(speech_sample):
     srt = run("transcribe", str(speech_sample), "--format", "srt")
     assert srt.startswith("1\n")

@@ -107,3 +107,18 @@ def test_the_upload_limit_page_carries_the_policy(client_for, alice, settings):
     )
     assert response.status_code == 413
     assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_a_call_told_apart_by_voice_has_no_inline_code(client_for, alice, acme, make_voiced_call):
+    call = make_voiced_call(acme, alice)
+    client = client_for(alice)
+    for url, htmx in (
+        (call.get_absolute_url(), False),
+        (reverse("transcripts:line_speaker", args=[call.uuid, 1]), True),
+        (reverse("transcripts:line_speaker", args=[call.uuid, 1]), False),
+    ):
+        response = client.get(url, headers={"HX-Request": "true"} if htmx else {})
+        assert response.status_code == 200, url
+        parser = InlineCode()
+        parser.feed(response.content.decode())
+        assert parser.found == [], url

@@ -50,7 +50,7 @@ def test_mono_calls_have_no_rep_share(client_for, alice, acme, make_call):
     call = make_call(acme, alice, status=Call.Status.DONE, duration=10.0, channel_layout="mono")
     call.segments.create(index=0, start=0.0, end=3.0, text="Hello there.")
     call.refresh_analytics()
-    assert "No dual-channel calls yet" in dashboard(client_for(alice))
+    assert "No calls with the rep told apart yet" in dashboard(client_for(alice))
 
 
 def test_it_ranks_the_trackers_that_came_up(client_for, alice, acme, dual_call):

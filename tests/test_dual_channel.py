@@ -345,15 +345,17 @@ def test_a_dual_channel_call_killed_again_and_again_ends_with_the_uninterrupted_
         assert transcript(call) == expected, f"killed after {window + extra} writes, {runs} runs"
 
 
-def test_a_mono_call_stays_unlabelled(db, acme, make_call, speech_sample):
+def test_a_mono_call_of_one_voice_has_one_speaker_and_no_rep(db, acme, make_call, speech_sample):
+    # Its speakers are told apart by voice (the "Finding speakers" stage): one voice, and with
+    # no rep's voice print to recognise, nobody's share as the rep.
     call = make_call(acme, path=speech_sample)
     assert transcribe_call(call.pk) == "done"
     call.refresh_from_db()
     assert call.channel_layout == "mono"
-    assert not call.has_speakers
-    assert call.speakers_note == "Speakers not separated: mono recording"
-    assert set(call.segments.values_list("channel", "speaker")) == {(None, "")}
-    assert call.analytics["speakers"] == [] and call.rep_talk_share is None
+    assert not call.has_channels and call.voice_count == 1 and call.rep_voice is None
+    assert set(call.segments.values_list("channel", "voice", "speaker")) == {(None, 0, "Speaker 1")}
+    assert [s["name"] for s in call.analytics["speakers"]] == ["Speaker 1"]
+    assert call.rep_talk_share is None
 
 
 def write_wav(path: Path, channels: np.ndarray) -> Path:
@@ -366,17 +368,20 @@ def write_wav(path: Path, channels: np.ndarray) -> Path:
     return path
 
 
-def test_a_stereo_file_with_one_voice_in_both_channels_stays_unlabelled(
+def test_a_stereo_file_with_one_voice_in_both_channels_is_told_apart_by_voice(
     db, acme, make_call, speech_sample, tmp_path
 ):
+    # Its channels say nothing of who speaks: they are mixed, and the voices found as on a
+    # mono call.
     voice = audio.decode(speech_sample)
     path = write_wav(tmp_path / "same.wav", np.stack([voice, voice * 0.9]))
     call = make_call(acme, path=path)
     assert transcribe_call(call.pk) == "done"
     call.refresh_from_db()
     assert call.channel_layout == "same"
-    assert call.speakers_note == "Speakers not separated: both channels carry the same audio"
-    assert set(call.segments.values_list("channel", "speaker")) == {(None, "")}
+    # Not by channel: mixed into one, its voices are told apart like a mono call's.
+    assert not call.has_channels and call.voice_count == 1
+    assert set(call.segments.values_list("channel", "speaker")) == {(None, "Speaker 1")}
 
 
 def test_the_team_can_have_the_rep_on_the_right_channel(db, acme, make_call):

@@ -215,6 +215,7 @@ def test_json_round_trips_the_transcript_and_analytics():
     assert data == {
         "title": TITLE,
         "duration": DURATION,
+        "rep": "",
         "low_confidence_below": LOW_PROBABILITY,
         "segments": [
             {

@@ -18,6 +18,8 @@ Conventions used throughout:
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -219,6 +221,111 @@ def word_count(text: str) -> int:
 
 # Heard speech: (speaker, start, end) stretches where voice-activity detection heard someone.
 HeardSpeech = Sequence[tuple[str, float, float]]
+
+
+def attribute_heard(
+    spans: Iterable[tuple[float, float]],
+    layers: Sequence[Sequence[tuple[float, float, str]]],
+) -> list[tuple[str, float, float]]:
+    """Speech voice-activity detection heard on a mixed channel, given to the speakers who
+    said it: (speaker, start, end) pieces for talk_time and silence.
+
+    `layers` are (start, end, speaker) stretches, the most trusted first (a call's lines with
+    the voice people gave them, then the turns diarization found): a piece of a span goes to
+    the speakers of the first layer that covers it, and a piece no layer covers to the nearest
+    stretch of any layer, so every second heard is someone's and talk time stays measured on
+    what was heard.
+    """
+    covered = _cover(layers)
+    if not covered:
+        return [("", float(a), float(b)) for a, b in spans if b > a]
+    starts = [c[0] for c in covered]
+    pieces: list[tuple[str, float, float]] = []
+    for a, b in spans:
+        a, b = float(a), float(b)
+        if b <= a:
+            continue
+        at = a
+        i = max(0, bisect.bisect_right(starts, a) - 1)
+        while at < b:
+            while i < len(covered) and covered[i][1] <= at:
+                i += 1
+            nxt = covered[i] if i < len(covered) else None
+            if nxt is not None and nxt[0] <= at:
+                until = min(b, nxt[1])
+                pieces += [(name, at, until) for name in nxt[2]]
+            else:
+                until = min(b, nxt[0]) if nxt is not None else b
+                pieces += [(name, at, until) for name in _nearest(covered, i, at, until)]
+            at = until
+    return pieces
+
+
+def _cover(layers: Sequence[Sequence[tuple[float, float, str]]]) -> list[tuple]:
+    """Disjoint (start, end, names) stretches in time order: where a layer has speech, its
+    speakers; where it has none, the next layer's."""
+    result: list[tuple] = []
+    for layer in layers:
+        ends = [c[1] for c in result]
+        gaps_filled = []
+        for start, end, names in _flatten(layer):
+            # Only the parts of this stretch that no earlier layer covers.
+            first = bisect.bisect_right(ends, start)
+            for a, b in _uncovered(result, first, start, end):
+                gaps_filled.append((a, b, names))
+        result = sorted(result + gaps_filled)
+    return result
+
+
+def _flatten(layer: Sequence[tuple[float, float, str]]) -> list[tuple]:
+    """One layer's stretches as disjoint (start, end, names), overlaps holding both names."""
+    points = sorted({float(p) for start, end, _ in layer if end > start for p in (start, end)})
+    if not points:
+        return []
+    events = sorted((float(s), float(e), n) for s, e, n in layer if e > s)
+    flat, active, k = [], [], 0
+    for left, right in itertools.pairwise(points):
+        while k < len(events) and events[k][0] <= left:
+            active.append(events[k])
+            k += 1
+        active = [e for e in active if e[1] > left]
+        names = tuple(sorted({e[2] for e in active}))
+        if names:
+            if flat and flat[-1][1] == left and flat[-1][2] == names:
+                flat[-1] = (flat[-1][0], right, names)
+            else:
+                flat.append((left, right, names))
+    return flat
+
+
+def _uncovered(
+    covered: list[tuple], first: int, start: float, end: float
+) -> list[tuple[float, float]]:
+    """The parts of [start, end) outside the disjoint, sorted `covered` (from covered[first])."""
+    free, at = [], start
+    for k in range(first, len(covered)):
+        a, b, _ = covered[k]
+        if b <= at:
+            continue
+        if a >= end:
+            break
+        if a > at:
+            free.append((at, a))
+        at = max(at, b)
+    if at < end:
+        free.append((at, end))
+    return free
+
+
+def _nearest(covered: list[tuple], i: int, start: float, end: float) -> tuple:
+    """The names of the stretch closest to the gap [start, end) (covered[i] is the next one)."""
+    before = covered[i - 1] if i > 0 else None
+    after = covered[i] if i < len(covered) else None
+    if before is None:
+        return after[2]
+    if after is None or start - before[1] <= after[0] - end:
+        return before[2]
+    return after[2]
 
 
 def talk_time(segments: Sequence[SegmentLike], heard: HeardSpeech = ()) -> dict[str, float]:

@@ -36,14 +36,35 @@ class Timeline:
 def speaker_css(call, channel: int | None) -> str:
     """The CSS class that colours the speaker of `channel` on this call, everywhere on its page
     (lines, timeline, talk ratio): "rep", "customer", or "voice" when speakers are not apart."""
-    if channel is None or not call.has_speakers:
+    if channel is None or not call.has_channels:
         return "voice"
     return "rep" if channel == call.rep_channel else "customer"
 
 
+def voice_css(call, voice: int | None) -> str:
+    """The colour of a voice of a diarized call: "rep" for the rep's, then "customer",
+    "voice-2", "voice-3"... for the others in order (or all of them when nobody is the rep)."""
+    if voice is None or not call.has_voices:
+        return "voice"
+    if voice == call.rep_voice:
+        return "rep"
+    others = [v for v in range(max(call.voice_count, voice + 1)) if v != call.rep_voice]
+    position = others.index(voice)
+    return "customer" if position == 0 else f"voice-{position % 5 + 1}"
+
+
+def line_css(call, segment) -> str:
+    """The colour of a transcript line's speaker."""
+    if call.has_voices:
+        return voice_css(call, segment.voice)
+    return speaker_css(call, segment.channel)
+
+
 def speaker_classes(call) -> dict[str, str]:
     """Each speaker's name on this call -> the CSS class that colours it."""
-    if not call.has_speakers:
+    if call.has_voices:
+        return {name: voice_css(call, voice) for voice, name in call.voice_choices()}
+    if not call.has_channels:
         return {"": "voice"}
     # The rep first: the order of the rows and of the talk ratio.
     channels = (call.rep_channel, 1 - call.rep_channel)

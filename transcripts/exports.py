@@ -1,8 +1,9 @@
 """Transcript exports: plain text, SRT and WebVTT subtitles, JSON and Word (DOCX).
 
 Plain Python with no Django import. Every exporter takes the call's segments (duck-typed, as in
-transcripts.analytics) and the keyword arguments `title`, `duration` and `analytics` (the dict
-from analytics.analyse, or None). Text formats return str, DOCX returns bytes; `render` gives
+transcripts.analytics) and the keyword arguments `title`, `duration`, `analytics` (the dict
+from analytics.analyse, or None) and `rep` (the name of the team member who led the call, or
+""). Text formats return str, DOCX returns bytes; `render` gives
 bytes for any format so a view can serve EXPORT_FORMATS without caring which is which.
 """
 
@@ -172,6 +173,10 @@ def _segment_dict(segment: SegmentLike) -> dict[str, Any]:
         "edited": edited,
         "words": [] if edited else words,
     }
+    voice, machine_voice = getattr(segment, "voice", None), getattr(segment, "machine_voice", None)
+    if voice is not None or machine_voice is not None:
+        # Speakers told apart by voice: who has the line now, and who the machine heard.
+        data.update(voice=voice, machine_voice=machine_voice)
     if edited:
         data.update(original_text=original, original_words=words)
     return data
@@ -237,9 +242,13 @@ def to_txt(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    rep: str = "",
 ) -> str:
     """Title, duration, then one "[mm:ss] Speaker: text" line per turn, then a summary."""
-    lines = [_clean(title), f"Duration: {clock(duration)}", ""]
+    lines = [_clean(title), f"Duration: {clock(duration)}"]
+    if rep:
+        lines.append(f"Sales rep: {_clean(rep)}")
+    lines.append("")
     for turn in _turns(segments):
         who = f" {turn.speaker}:" if turn.speaker else ""
         lines.append(f"[{clock(turn.start)}]{who} {turn.text}")
@@ -255,6 +264,7 @@ def to_srt(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    rep: str = "",
 ) -> str:
     """SubRip: numbered cues with "HH:MM:SS,mmm --> HH:MM:SS,mmm" and "Speaker: text" lines.
     Title and analytics have no place in subtitles and are ignored."""
@@ -278,6 +288,7 @@ def to_vtt(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    rep: str = "",
 ) -> str:
     """WebVTT with "HH:MM:SS.mmm" times and the speaker as a <v Name> voice span.
     Analytics are ignored; the title goes on the header line, which WebVTT allows."""
@@ -300,15 +311,18 @@ def to_json(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    rep: str = "",
 ) -> str:
-    """{"title", "duration", "segments": [{start, end, text, speaker, edited, words}],
-    "speakers", "analytics"}: the segments as stored (not cleaned or reordered), so the data
-    round-trips. Each word says whether it is under the low-confidence threshold; an edited
-    segment has its original_text and original_words."""
+    """{"title", "duration", "rep", "segments": [{start, end, text, speaker, edited, words,
+    and voice, machine_voice on a call told apart by voice}], "speakers", "analytics"}: the
+    segments as stored (not cleaned or reordered), so the data round-trips. Each word says
+    whether it is under the low-confidence threshold; an edited segment has its original_text
+    and original_words."""
     segments = list(segments)
     data = {
         "title": title,
         "duration": float(duration),
+        "rep": rep,
         "low_confidence_below": LOW_PROBABILITY,
         "segments": [_segment_dict(s) for s in segments],
         "speakers": speaker_names(segments),
@@ -323,6 +337,7 @@ def to_docx(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    rep: str = "",
 ) -> bytes:
     """A Word document: the title as heading, one paragraph per turn with "[mm:ss] Speaker" in
     bold above the text, then a summary when analytics are given."""
@@ -335,6 +350,8 @@ def to_docx(
     document.core_properties.comments = "Transcribed by callscribe"
     document.add_heading(clean_title or "Transcript", level=0)
     document.add_paragraph(f"Duration: {clock(duration)}")
+    if rep:
+        document.add_paragraph(f"Sales rep: {_clean(rep)}")
     for turn in _turns(segments):
         paragraph = document.add_paragraph()
         label = f"[{clock(turn.start)}] {turn.speaker}".rstrip()
@@ -377,11 +394,12 @@ def render(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    rep: str = "",
 ) -> bytes:
     """The export in format `fmt` (a key of EXPORT_FORMATS) as bytes, text encoded as UTF-8.
     Raises KeyError for an unknown format."""
     output = EXPORT_FORMATS[fmt].render(
-        segments, title=title, duration=duration, analytics=analytics
+        segments, title=title, duration=duration, analytics=analytics, rep=rep
     )
     return output.encode("utf-8") if isinstance(output, str) else output
 

@@ -12,6 +12,7 @@ from .models import (
     line_too_long_message,
     validate_tracker_phrases,
 )
+from .speakers import MAX_SPEAKERS
 from .speech.audio import EMPTY_FILE
 from .uploads import too_large_message
 
@@ -28,24 +29,76 @@ class UploadForm(forms.Form):
     )
     title = forms.CharField(max_length=200, required=False)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    rep = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        to_field_name="username",
+        empty_label="Me",
+        label="Rep",
+        help_text="The team member who led the call: their talk share on the dashboard, and "
+        "their name on their voice.",
+    )
+    speakers_expected = forms.IntegerField(
+        label="People on the call",
+        required=False,
+        min_value=1,
+        max_value=MAX_SPEAKERS,
+        help_text="For a recording with everyone on one channel, if you know how many speak; "
+        "blank finds out.",
+    )
 
-    def __init__(self, *args, teams, **kwargs):
+    def __init__(self, *args, teams, user=None, **kwargs):
+        from django.contrib.auth import get_user_model
+
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["team"].queryset = teams
         self.only_team = teams.first() if teams.count() == 1 else None
         if self.only_team:
             # Nothing to choose: the field is hidden and the only team is used.
             self.fields["team"].widget = forms.HiddenInput()
             self.fields["team"].required = False
+        members = get_user_model().objects.filter(memberships__team__in=teams).distinct()
+        self.fields["rep"].queryset = members.order_by("username")
+        self.fields["rep"].label_from_instance = rep_label
+        managed = user is not None and (
+            user.is_staff
+            or Membership.objects.filter(
+                user=user, team__in=teams, role=Membership.Role.MANAGER
+            ).exists()
+        )
+        if not managed:
+            # Only managers name someone else as the rep: the others lead their own calls.
+            self.fields["rep"].widget = forms.HiddenInput()
 
     def clean_team(self):
         return self.cleaned_data.get("team") or self.only_team
+
+    def clean(self):
+        from .services import check_rep
+
+        data = super().clean()
+        if data.get("team") and data.get("rep") and self.user is not None:
+            try:
+                check_rep(team=data["team"], user=self.user, rep=data["rep"])
+            except forms.ValidationError as error:
+                self.add_error("rep", error)
+        return data
 
     def clean_audio(self):
         upload = self.cleaned_data["audio"]
         if upload.size > settings.MAX_UPLOAD_BYTES:
             raise forms.ValidationError(too_large_message())
         return upload
+
+
+class VoiceSampleForm(forms.Form):
+    audio = forms.FileField(
+        label="A recording of you talking",
+        help_text="Half a minute to two minutes of you talking, alone, somewhere quiet.",
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(ACCEPTED_EXTENSIONS)}),
+        error_messages={"empty": EMPTY_FILE, "required": "Choose a recording of yourself."},
+    )
 
 
 class InvitationForm(forms.Form):
@@ -119,6 +172,29 @@ class CallTitleForm(forms.Form):
     title = forms.CharField(max_length=200, required=False)
 
 
+def rep_label(user) -> str:
+    from .speakers import person_name
+
+    name = person_name(user)
+    return name if name == user.get_username() else f"{name} ({user.get_username()})"
+
+
+class CallRepForm(forms.Form):
+    """The call's rep, among its team's members; blank: nobody."""
+
+    rep = forms.ModelChoiceField(
+        queryset=None, required=False, to_field_name="username", empty_label="Nobody"
+    )
+
+    def __init__(self, *args, call: Call, **kwargs):
+        from django.contrib.auth import get_user_model
+
+        super().__init__(*args, **kwargs)
+        members = get_user_model().objects.filter(memberships__team=call.team)
+        self.fields["rep"].queryset = members.order_by("username")
+        self.fields["rep"].label_from_instance = rep_label
+
+
 # --- Speakers, transcript lines and trackers ------------------------------------------------
 
 
@@ -127,6 +203,41 @@ class SpeakerNamesForm(forms.Form):
 
     rep = forms.CharField(label="Rep", max_length=100, required=False)
     customer = forms.CharField(label="Customer", max_length=100, required=False)
+
+
+class VoiceField(forms.TypedChoiceField):
+    """One of a diarized call's voices (by number); `new` adds the next, a new speaker."""
+
+    def __init__(self, *, call: Call, new: bool = False, blank: str = "", **kwargs):
+        choices = [(str(voice), name) for voice, name in call.voice_choices()]
+        if new and call.has_voices and call.voice_count < MAX_SPEAKERS:
+            choices.append((str(call.voice_count), "A new speaker"))
+        if blank:
+            choices.insert(0, ("", blank))
+        super().__init__(
+            choices=choices, coerce=int, empty_value=None, required=not blank, **kwargs
+        )
+
+
+class LineVoiceForm(forms.Form):
+    def __init__(self, *args, call: Call, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["voice"] = VoiceField(call=call, new=True, label="Speaker")
+
+
+class VoiceMergeForm(forms.Form):
+    def __init__(self, *args, call: Call, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source"] = VoiceField(call=call, label="Give every line of")
+        self.fields["target"] = VoiceField(call=call, label="to")
+
+
+class RepVoiceForm(forms.Form):
+    def __init__(self, *args, call: Call, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["voice"] = VoiceField(
+            call=call, blank="Nobody: the rep is not on this call", label="The rep's voice"
+        )
 
 
 class SegmentTextForm(forms.Form):

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -22,6 +23,8 @@ from django.utils import timezone
 from . import analytics as call_analytics
 from . import media, recordings, speakers
 from .speakers import MAX_SPEAKERS, REP, ROLES
+from .speech.base import Segment as SpeechSegment
+from .speech.base import Word as SpeechWord
 from .speech.channels import Layout
 
 
@@ -404,10 +407,12 @@ def audio_upload_path(call: Call, filename: str) -> str:
     # A random name: the uploaded name is only metadata, and could be anything ("../../x").
     # Only an extension the audio view serves as audio survives (call_create names the file
     # after its decoded container); "x.html" is stored as .bin and only ever downloaded.
+    return f"audio/{call.uuid.hex[:2]}/{call.uuid.hex}{served_suffix(filename)}"
+
+
+def served_suffix(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
-    if media.served_type(suffix) is None:
-        suffix = media.UNKNOWN_EXTENSION
-    return f"audio/{call.uuid.hex[:2]}/{call.uuid.hex}{suffix}"
+    return suffix if media.served_type(suffix) is not None else media.UNKNOWN_EXTENSION
 
 
 class CallQuerySet(models.QuerySet):
@@ -564,6 +569,14 @@ class Call(models.Model):
     # voice's cosine similarity to the rep's voice print ({"0": 0.81, ...}).
     voice_turns = models.JSONField(default=list, blank=True)
     rep_similarity = models.JSONField(default=dict, blank=True)
+    # When the "Finding speakers" stage started (its time left is estimated from it), and why it
+    # failed when it did: the transcript is kept and shown without speakers, with this note.
+    diarizing_started_at = models.DateTimeField(null=True, blank=True)
+    diarization_error = models.CharField(max_length=300, blank=True)
+    # Seconds of the rep's channel this dual-channel call added to the rep's voice print; None
+    # while it added none. Set in the same transaction as the print, so a call teaches it once
+    # (a worker that dies after and runs again, or "Transcribe again", adds nothing more).
+    voice_print_seconds = models.FloatField(null=True, blank=True)
 
     # What voice-activity detection heard as speech, and the stretches of it that gave no words
     # even when decoded again ("unheard": shown on the timeline, never counted as silence):
@@ -622,14 +635,26 @@ class Call(models.Model):
         return int(round(self.progress * 100))
 
     @property
+    def shows_percent(self) -> bool:
+        """Whether the stage measures its progress ("Transcribing… 40%", "Finding speakers…
+        80%": each stage counts its own work from 0 to 100%)."""
+        return self.stage in (self.Stage.TRANSCRIBING, self.Stage.DIARIZING)
+
+    @property
     def eta_seconds(self) -> float | None:
-        """Seconds left, extrapolated from the speed so far; None until there is a speed."""
-        if self.stage != self.Stage.TRANSCRIBING or not self.transcribing_started_at:
+        """Seconds left in the stage, extrapolated from its speed so far; None until there is a
+        speed."""
+        if self.stage == self.Stage.TRANSCRIBING:
+            started = self.transcribing_started_at
+            # A resumed run did the part before resumed_from earlier: it is not this run's speed.
+            done = self.progress - (self.resumed_from / self.duration if self.duration else 0.0)
+        elif self.stage == self.Stage.DIARIZING:
+            started, done = self.diarizing_started_at, self.progress
+        else:
             return None
-        done = self.progress - (self.resumed_from / self.duration if self.duration else 0.0)
-        if done <= 0.02:
+        if not started or done <= 0.02:
             return None
-        elapsed = (timezone.now() - self.transcribing_started_at).total_seconds()
+        elapsed = (timezone.now() - started).total_seconds()
         return max(0.0, elapsed * (1.0 - self.progress) / done)
 
     @property
@@ -638,6 +663,15 @@ class Call(models.Model):
         if self.duration and self.processing_seconds:
             return self.duration / self.processing_seconds
         return None
+
+    def export_details(self) -> dict:
+        """What every export of the call states besides its lines (see exports.render)."""
+        return {
+            "title": self.display_title,
+            "duration": self.duration or 0.0,
+            "analytics": self.analytics,
+            "rep": speakers.person_name(self.rep),
+        }
 
     @property
     def transcript_text(self) -> str:
@@ -691,15 +725,28 @@ class Call(models.Model):
     # --- speakers and analytics -----------------------------------------------------------
 
     @property
-    def has_speakers(self) -> bool:
-        """Whether the transcript tells the rep from the customer (a dual-channel call)."""
+    def has_channels(self) -> bool:
+        """Whether the speakers are told apart by channel (a dual-channel call: Rep and
+        Customer)."""
         return self.channel_layout == ChannelLayout.DUAL and self.rep_channel is not None
+
+    @property
+    def has_speakers(self) -> bool:
+        """Whether the transcript tells who speaks: by channel, or by voice (diarized)."""
+        return self.has_channels or self.has_voices
+
+    @property
+    def has_rep_speaker(self) -> bool:
+        """Whether one of the speakers is the rep (their channel, or their voice)."""
+        return self.has_channels or (self.has_voices and self.rep_voice is not None)
 
     @property
     def speakers_note(self) -> str:
         """Why a transcript has one unlabelled speaker; "" when speakers are separated."""
         if self.has_speakers:
             return ""
+        if self.diarization_error:
+            return f"Speakers not separated: {self.diarization_error}"
         if self.channel_layout:
             return f"Speakers not separated: {self.get_channel_layout_display()}"
         return "Speakers not separated: transcribed before speakers were detected"
@@ -719,7 +766,11 @@ class Call(models.Model):
         if voice is None or not self.has_voices:
             return ""
         given = (self.speaker_names or {}).get(str(voice))
-        return given or speakers.voice_label(
+        return given or self.default_voice_name(voice)
+
+    def default_voice_name(self, voice: int) -> str:
+        """What voice `voice` is called when people gave it no name."""
+        return speakers.voice_label(
             voice,
             rep_voice=self.rep_voice,
             voices=self.voice_count,
@@ -727,21 +778,40 @@ class Call(models.Model):
         )
 
     def speaker_for_channel(self, channel: int | None) -> str:
-        if not self.has_speakers or channel is None:
+        if not self.has_channels or channel is None:
             return ""
         return self.speaker_name(speakers.role(channel, self.rep_channel))
 
+    def voice_choices(self) -> list[tuple[int, str]]:
+        """(voice, name) of every voice of a diarized call, the rep's first."""
+        if not self.has_voices:
+            return []
+        voices = sorted(range(self.voice_count), key=lambda v: (v != self.rep_voice, v))
+        return [(voice, self.speaker_for_voice(voice)) for voice in voices]
+
     def rename_speakers(self, names: dict[str, str]) -> None:
-        """Give the rep and the customer names on this call; a blank name restores the role.
+        """Give the speakers names on this call; a blank name restores the default (the role,
+        or for a voice the rep's name, "Customer"...). `names` is keyed by role ("Rep",
+        "Customer") on a dual-channel call, by voice number ("0", "1"...) on a diarized one.
 
         Segments carry the names themselves, so exports, search and analytics all see them.
         """
         if not self.has_speakers:
             raise ValidationError("This call's speakers are not separated.")
-        cleaned = {role: " ".join((names.get(role) or "").split())[:100] for role in ROLES}
-        if len({(cleaned[role] or role).casefold() for role in ROLES}) < len(ROLES):
-            raise ValidationError("The two speakers need different names.")
-        given = {role: name for role, name in cleaned.items() if name and name != role}
+        if self.has_voices:
+            keys = [str(voice) for voice in range(self.voice_count)]
+            defaults = {str(v): self.default_voice_name(v) for v in range(self.voice_count)}
+        else:
+            keys, defaults = list(ROLES), {role: role for role in ROLES}
+        cleaned = {key: " ".join((names.get(key) or "").split())[:100] for key in keys}
+        shown = [(cleaned[key] or defaults[key]).casefold() for key in keys]
+        if len(set(shown)) < len(shown):
+            raise ValidationError(
+                "The two speakers need different names."
+                if len(keys) == 2
+                else "Each speaker needs a name of their own."
+            )
+        given = {key: name for key, name in cleaned.items() if name and name != defaults[key]}
         with transaction.atomic():
             self.speaker_names = given
             self.save(update_fields=["speaker_names"])
@@ -750,7 +820,7 @@ class Call(models.Model):
 
     def swap_speakers(self) -> None:
         """The rep was on the other channel: exchange the two speakers on this call."""
-        if not self.has_speakers:
+        if not self.has_channels:
             return
         with transaction.atomic():
             self.rep_channel = 1 - self.rep_channel
@@ -759,9 +829,111 @@ class Call(models.Model):
             self.refresh_analytics()
 
     def relabel_speakers(self) -> None:
-        """Write each segment's speaker from its channel, the rep's channel and the names."""
+        """Write each segment's speaker from its channel and the rep's channel, or from its
+        voice and the rep's voice, and the names people gave."""
+        if self.has_voices:
+            for voice in self.segments.values_list("voice", flat=True).distinct():
+                self.segments.filter(voice=voice).update(speaker=self.speaker_for_voice(voice))
+            return
         for channel in (Channel.LEFT, Channel.RIGHT):
             self.segments.filter(channel=channel).update(speaker=self.speaker_for_channel(channel))
+
+    # --- fixing the voices by hand (the machine's stay in machine_voice and voice_turns) ---
+
+    def check_voice(self, voice: int, *, new_allowed: bool = False) -> None:
+        """Refuse a voice the call does not have (`new_allowed`: or the next, a new speaker)."""
+        if not self.has_voices:
+            raise ValidationError("This call's speakers were not told apart by voice.")
+        limit = self.voice_count + (1 if new_allowed and self.voice_count < MAX_SPEAKERS else 0)
+        if not 0 <= voice < limit:
+            raise ValidationError("Choose one of this call's speakers.")
+
+    def move_line(self, segment: Segment, voice: int) -> bool:
+        """Give a line to another voice (voice_count, a new speaker, where there is room).
+        Returns whether it changed."""
+        self.check_voice(voice, new_allowed=True)
+        if segment.voice == voice:
+            return False
+        with transaction.atomic():
+            segment.voice = voice
+            segment.speaker = self.speaker_for_voice(voice)
+            segment.save(update_fields=["voice", "speaker"])
+            if voice == self.voice_count:
+                self._update(None, voice_count=voice + 1)
+                # One more voice renames the others ("Customer" becomes "Customer 1").
+                self.relabel_speakers()
+                segment.refresh_from_db(fields=["speaker"])
+        return True
+
+    def merge_voices(self, source: int, target: int) -> int:
+        """Every line of voice `source` goes to voice `target` (diarization split one person
+        in two). Returns how many lines moved."""
+        self.check_voice(source)
+        self.check_voice(target)
+        if source == target:
+            raise ValidationError("Choose two different speakers to merge.")
+        with transaction.atomic():
+            moved = self.segments.filter(voice=source).update(
+                voice=target, speaker=self.speaker_for_voice(target)
+            )
+            if self.rep_voice == source:
+                self._update(None, rep_voice=target)
+                self.relabel_speakers()
+        return moved
+
+    def set_rep_voice(self, voice: int | None) -> bool:
+        """Say which voice is the call's rep (None: the rep does not speak on it)."""
+        if voice is not None:
+            self.check_voice(voice)
+        if voice == self.rep_voice:
+            return False
+        with transaction.atomic():
+            self._update(None, rep_voice=voice)
+            self.relabel_speakers()
+        return True
+
+    def restore_machine_voices(self) -> bool:
+        """Every line back to the voice diarization gave it, and its count of voices."""
+        if not self.has_voices:
+            return False
+        machine = [
+            m for m in self.segments.values_list("machine_voice", flat=True) if m is not None
+        ]
+        turns = [int(turn[2]) for turn in self.voice_turns or []]
+        count = max([*machine, *turns], default=0) + 1
+        changed = self.segments.exclude(voice=F("machine_voice")).exists() or (
+            count != self.voice_count
+        )
+        if not changed:
+            return False
+        with transaction.atomic():
+            self.segments.exclude(machine_voice=None).update(voice=F("machine_voice"))
+            if self.rep_voice is not None and self.rep_voice >= count:
+                self._update(None, rep_voice=None)
+            self._update(None, voice_count=count)
+            self.relabel_speakers()
+        return True
+
+    def moved_line_count(self) -> int:
+        return self.segments.exclude(machine_voice=None).exclude(voice=F("machine_voice")).count()
+
+    def _heard_by_voice(self, segments: list[Segment]) -> list[tuple[str, float, float]]:
+        """What voice-activity detection heard on the mixed recording, given to the voices:
+        first by the lines as people left them, then by the turns diarization found (a turn's
+        voice followed where people moved most of its lines), then the nearest of either."""
+        lines = [(s.start, s.end, s.speaker) for s in segments if s.speaker]
+        follows: dict[int, dict[int, int]] = {}
+        for segment in segments:
+            if segment.machine_voice is not None and segment.voice is not None:
+                votes = follows.setdefault(segment.machine_voice, {})
+                votes[segment.voice] = votes.get(segment.voice, 0) + 1
+        now = {m: max(votes, key=votes.get) for m, votes in follows.items()}
+        turns = [
+            (float(a), float(b), self.speaker_for_voice(now.get(int(v), int(v))))
+            for a, b, v in self.voice_turns or []
+        ]
+        spans = [(a, b) for a, b, channel in self.heard_speech if channel is None]
+        return call_analytics.attribute_heard(spans, [lines, turns])
 
     def put_segments_in_time_order(self) -> None:
         """Number the segments in time order: the two channels of a call are transcribed one
@@ -800,7 +972,10 @@ class Call(models.Model):
         now = timezone.now()
         segments = list(self.segments.all())
         trackers = {tracker.name: tracker for tracker in self.team.trackers.all()}
-        heard = [(self.speaker_for_channel(c), a, b) for a, b, c in self.heard_speech]
+        if self.has_voices:
+            heard = self._heard_by_voice(segments)
+        else:
+            heard = [(self.speaker_for_channel(c), a, b) for a, b, c in self.heard_speech]
         result = call_analytics.analyse(
             segments,
             self.duration or 0.0,
@@ -808,10 +983,13 @@ class Call(models.Model):
             heard=heard,
         )
         rep_share = None
-        if self.has_speakers:
-            rep = self.speaker_name(REP)
-            shares = {entry["name"]: entry["talk_share"] for entry in result["speakers"]}
-            rep_share = shares.get(rep, 0.0)
+        shares = {entry["name"]: entry["talk_share"] for entry in result["speakers"]}
+        if self.has_voices:
+            # Only when a voice is the rep's: a call the rep is not heard on has no share.
+            if self.rep_voice is not None:
+                rep_share = shares.get(self.speaker_for_voice(self.rep_voice), 0.0)
+        elif self.has_channels:
+            rep_share = shares.get(self.speaker_name(REP), 0.0)
         hits = [
             TrackerHit(
                 call=self,
@@ -947,12 +1125,109 @@ class Call(models.Model):
         if self.segments.filter(channel__isnull=dual).exists():
             self.segments.all().delete()
             self._update(
-                None, resume_track=0, resume_at=0.0, resume_segments=0, heard_speech=[], unheard=[]
+                None,
+                resume_track=0,
+                resume_at=0.0,
+                resume_segments=0,
+                heard_speech=[],
+                unheard=[],
+                **self.NO_VOICES,
             )
         else:
             # By index, not by time: a segment is kept exactly when the checkpoint counted it.
             self.segments.filter(index__gte=self.resume_segments).delete()
             self.forget_heard_after(track=self.resume_track, seconds=self.resume_at)
+
+    def transcribed_all(self, tracks: int) -> bool:
+        """Whether the last checkpoint is the end of the last of the recording's `tracks`: the
+        whole transcript is saved, and a run that resumes goes on to what comes after it."""
+        return self.resume_track >= tracks
+
+    # What a call holds while its speakers have not been told apart by voice.
+    NO_VOICES = {
+        "voice_count": None,
+        "rep_voice": None,
+        "voice_turns": [],
+        "rep_similarity": {},
+        "diarizing_started_at": None,
+        "diarization_error": "",
+    }
+
+    def start_diarizing(self, worker: str) -> bool:
+        """The "Finding speakers" stage: its progress counts from 0 again."""
+        now = timezone.now()
+        return self._update(
+            self.holds_lease(worker),
+            stage=self.Stage.DIARIZING,
+            progress=0.0,
+            diarizing_started_at=now,
+            progress_at=now,
+            lease_expires_at=now + self.lease_length(),
+        )
+
+    def attribute_voices(
+        self,
+        worker: str,
+        *,
+        lines: list[tuple[int, SpeechSegment]],
+        voices: int,
+        turns: list[list],
+        rep_voice: int | None,
+        rep_similarity: dict[str, float],
+    ) -> bool:
+        """Replace the transcript by `lines`, (voice, segment) in time order as diarization
+        split it, each named after its voice, and record what diarization found.
+
+        All at once: a worker that dies before the commit leaves the transcript as it was, and
+        one that dies after finds voice_count set and does not diarize again. The checkpoint
+        counts the new lines, so a resumed run keeps them all (forget_unfinished_window).
+        """
+        with transaction.atomic():
+            if not self._update(
+                self.holds_lease(worker),
+                voice_count=voices,
+                rep_voice=rep_voice,
+                voice_turns=turns,
+                rep_similarity=rep_similarity,
+                diarization_error="",
+                resume_segments=len(lines),
+                lease_expires_at=timezone.now() + self.lease_length(),
+            ):
+                return False
+            self.segments.all().delete()
+            Segment.objects.bulk_create(
+                [
+                    Segment.from_speech(
+                        self,
+                        index,
+                        segment,
+                        voice=voice,
+                        machine_voice=voice,
+                        speaker=self.speaker_for_voice(voice),
+                    )
+                    for index, (voice, segment) in enumerate(lines)
+                ],
+                batch_size=500,
+            )
+        return True
+
+    def diarization_failed(self, worker: str, message: str) -> bool:
+        """Finding the speakers failed: the call finishes with its transcript and this note."""
+        return self._update(
+            self.holds_lease(worker), **{**self.NO_VOICES, "diarization_error": message[:300]}
+        )
+
+    def teach_rep_voice(self, worker: str, vector, seconds: float) -> bool:
+        """Fold the rep's speech on this dual-channel call into the rep's voice print, once:
+        the call records what it added in the same transaction."""
+        with transaction.atomic():
+            if not self._update(
+                self.holds_lease(worker) & Q(voice_print_seconds__isnull=True),
+                voice_print_seconds=round(seconds, 3),
+            ):
+                return False
+            VoicePrint.learn(self.rep, vector, seconds, from_call=True)
+        return True
 
     def start_saving(self, worker: str) -> bool:
         return self._update(self.holds_lease(worker), stage=self.Stage.SAVING)
@@ -1011,6 +1286,10 @@ class Call(models.Model):
     def carry_over_edits(self) -> None:
         """Put kept corrections back on the new transcript, where a line on the same channel
         spans the same time (within EDIT_MATCH_SECONDS at either end); list the others."""
+        if not self.edits_to_carry:
+            # Nothing waits (or a run that died after carrying them is finishing the call):
+            # the list of those that did not come back stays as it is.
+            return
         lost = []
         segments = list(self.segments.all())
         taken: set[int] = set()
@@ -1034,6 +1313,14 @@ class Call(models.Model):
                 match.original_text, match.text = match.text, edit["text"]
                 match.save(update_fields=["text", "original_text"])
         self._update(None, edits_to_carry=[], edits_not_carried=lost)
+
+    def speech_on_channel(self, channel: int | None) -> list[tuple[float, float]]:
+        """Where someone speaks on `channel`: what voice-activity detection heard, or with an
+        engine without it, the lines' times."""
+        heard = [(a, b) for a, b, c in self.heard_speech if c == channel]
+        if heard:
+            return heard
+        return list(self.segments.filter(channel=channel).values_list("start", "end"))
 
     def unheard_spans(self) -> list[dict]:
         """The unheard stretches with the speaker they belong to, for the page and exports."""
@@ -1132,6 +1419,9 @@ class Call(models.Model):
                 analytics=None,
                 analytics_at=None,
                 rep_talk_share=None,
+                # Found again; a call's voice print lesson (voice_print_seconds) is kept, so
+                # transcribing it again does not teach the rep's print the same call twice.
+                **self.NO_VOICES,
             )
 
 
@@ -1173,6 +1463,40 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.start:.1f}-{self.end:.1f}] {self.text}"
+
+    @classmethod
+    def from_speech(cls, call: Call, index: int, segment: SpeechSegment, **fields) -> Segment:
+        """A row for what an engine heard (unsaved); `fields` set the rest (channel, speaker)."""
+        return cls(
+            call=call,
+            index=index,
+            start=round(segment.start, 3),
+            end=round(segment.end, 3),
+            text=segment.text,
+            avg_logprob=segment.avg_logprob,
+            no_speech_prob=segment.no_speech_prob,
+            compression_ratio=segment.compression_ratio,
+            words=[
+                {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                for w in segment.words
+            ],
+            **fields,
+        )
+
+    def as_speech(self) -> SpeechSegment:
+        """The row as the speech modules take a segment (diarization splits it by its words)."""
+        return SpeechSegment(
+            start=self.start,
+            end=self.end,
+            text=self.text,
+            avg_logprob=self.avg_logprob,
+            no_speech_prob=self.no_speech_prob,
+            compression_ratio=self.compression_ratio,
+            words=tuple(
+                SpeechWord(w["start"], w["end"], w["word"], w.get("probability"))
+                for w in self.words or []
+            ),
+        )
 
     @property
     def confidence(self) -> float | None:
@@ -1308,6 +1632,101 @@ class VoicePrint(models.Model):
 
     def __str__(self) -> str:
         return f"voice print of {self.user} ({self.seconds:.0f} s)"
+
+    @property
+    def as_array(self) -> np.ndarray:
+        return np.asarray(self.vector, dtype=np.float32)
+
+    @classmethod
+    def learn(cls, user, vector: np.ndarray, seconds: float, *, from_call: bool) -> VoicePrint:
+        """Fold `seconds` of `user`'s speech, as a d-vector, into their print (made if they
+        have none): a mean weighted by seconds, so a long call counts for more than a word."""
+        from .speech import diarization
+
+        now = timezone.now()
+        with transaction.atomic():
+            # Locked: two workers finishing two of the rep's calls at once both count.
+            voice_print, _ = cls.objects.select_for_update().get_or_create(user=user)
+            if voice_print.vector and voice_print.seconds > 0:
+                vector = diarization.fold(
+                    voice_print.as_array, voice_print.seconds, np.asarray(vector), seconds
+                )
+            voice_print.vector = [round(float(x), 6) for x in vector]
+            voice_print.seconds += seconds
+            if from_call:
+                voice_print.calls += 1
+            else:
+                voice_print.enrolled_at = now
+            voice_print.updated_at = now
+            voice_print.save()
+        return voice_print
+
+
+def voice_sample_path(enrolment: VoiceEnrolment, filename: str) -> str:
+    # A random name, like a call's recording; the file lives only until a worker has read it.
+    return f"voice/{uuid.uuid4().hex}{served_suffix(filename)}"
+
+
+class VoiceEnrolment(models.Model):
+    """A short recording a person made of themselves, waiting for a worker to learn their
+    voice print from it (services.voice_enrolment_create, tasks.enrol_voice). The recording is
+    deleted as soon as it is read, whatever came of it; the row tells the profile page how it
+    went."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        DONE = "done", "Learned"
+        FAILED = "failed", "Failed"
+
+    # A recording long enough to hold this much speech, and no longer than this.
+    MIN_SPEECH_SECONDS = 10.0
+    MAX_SECONDS = 120.0
+    MAX_BYTES = 25 * 1024 * 1024
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="voice_enrolments"
+    )
+    audio = models.FileField(upload_to=voice_sample_path, max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    message = models.CharField(max_length=300, blank=True)
+    # Seconds of speech the print learned from it.
+    seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"voice enrolment of {self.user} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != self.Status.QUEUED
+
+    def _close(self, **fields) -> None:
+        """Record how it went and delete the recording: no audio of a person is kept."""
+        name, storage = self.audio.name, self.audio.storage
+        fields = {**fields, "audio": "", "finished_at": timezone.now()}
+        VoiceEnrolment.objects.filter(pk=self.pk).update(**fields)
+        for field, value in fields.items():
+            setattr(self, field, value)
+        if name:
+            transaction.on_commit(lambda: storage.delete(name))
+
+    def learned(self, seconds: float) -> None:
+        self._close(status=self.Status.DONE, seconds=round(seconds, 1), message="")
+
+    def fail(self, message: str) -> None:
+        self._close(status=self.Status.FAILED, message=message[:300])
+
+
+@receiver(post_delete, sender=VoiceEnrolment)
+def delete_voice_sample(sender, instance: VoiceEnrolment, **kwargs) -> None:
+    # An account deleted while its recording waits takes the recording with it.
+    storage, name = instance.audio.storage, instance.audio.name
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
 
 
 class ClusterHeartbeat(models.Model):

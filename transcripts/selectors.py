@@ -17,7 +17,7 @@ from .models import Call, Segment, Team, Tracker, TrackerHit
 
 
 def calls_for_user(user) -> QuerySet[Call]:
-    return Call.objects.for_user(user).select_related("team", "uploaded_by")
+    return Call.objects.for_user(user).select_related("team", "uploaded_by", "rep")
 
 
 def call_for_user(user, uuid: UUID) -> Call:
@@ -311,16 +311,18 @@ def team_dashboard(team: Team, *, weeks: int = 12) -> Dashboard:
         for n in range(weeks)
     ]
     done = calls.filter(status=Call.Status.DONE)
+    # By the call's rep, not its uploader: a manager uploading the team's calls is not the
+    # one talking on them. Calls without a rep have nobody's share to count.
     reps = [
         {
-            "name": row["uploaded_by__username"] or "(deleted user)",
+            "name": row["rep__username"],
             "share": row["share"],
             "calls": row["calls"],
         }
-        for row in done.filter(rep_talk_share__isnull=False)
-        .values("uploaded_by", "uploaded_by__username")
+        for row in done.filter(rep_talk_share__isnull=False, rep__isnull=False)
+        .values("rep", "rep__username")
         .annotate(share=Avg("rep_talk_share"), calls=Count("pk"))
-        .order_by("-calls", "uploaded_by__username")
+        .order_by("-calls", "rep__username")
     ]
     trackers = list(
         TrackerHit.objects.filter(call__in=done)

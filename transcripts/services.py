@@ -12,7 +12,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import media, transcription
-from .models import Call, Invitation, Membership, Segment, Team, Tracker
+from .models import (
+    Call,
+    Invitation,
+    Membership,
+    Segment,
+    Team,
+    Tracker,
+    VoiceEnrolment,
+    VoicePrint,
+)
 from .speech import audio
 from .speech.base import TranscriptionError
 
@@ -43,11 +52,41 @@ def check_queue_allowance(user) -> None:
         )
 
 
-def call_create(*, team: Team, user, upload: File, title: str = "", check: bool = True) -> Call:
-    """Store an uploaded recording as a new call and queue it for transcription.
+def default_rep(team: Team, user):
+    """Who led a call when nobody says: the uploader, if they are in the call's team."""
+    if user is not None and team.memberships.filter(user=user).exists():
+        return user
+    return None
+
+
+def check_rep(*, team: Team, user, rep) -> None:
+    """A call's rep is a member of its team; a manager (or staff) may name any member, anyone
+    else only themselves."""
+    if rep is None:
+        return
+    if not team.memberships.filter(user=rep).exists():
+        raise ValidationError(f"{rep.get_username()} is not in {team.name}.")
+    if rep != user and not (user.is_staff or team.is_manager(user)):
+        raise ValidationError("Only a manager can name someone else as the call's rep.")
+
+
+def call_create(
+    *,
+    team: Team,
+    user,
+    upload: File,
+    title: str = "",
+    rep=None,
+    speakers_expected: int | None = None,
+    check: bool = True,
+) -> Call:
+    """Store an uploaded recording as a new call and queue it for transcription. `rep` is who
+    led the call (default: the uploader, if in the team); `speakers_expected` how many people
+    speak on it, if known.
 
     Returns at once, whatever the recording's length: the work happens in a worker.
     """
+    check_rep(team=team, user=user, rep=rep)
     info = None
     if check:
         check_queue_allowance(user)
@@ -56,6 +95,8 @@ def call_create(*, team: Team, user, upload: File, title: str = "", check: bool 
     call = Call(
         team=team,
         uploaded_by=user,
+        rep=rep or default_rep(team, user),
+        speakers_expected=speakers_expected,
         title=title.strip()[:200],
         original_filename=Path(upload.name or "").name[:255],
         size_bytes=upload.size or 0,
@@ -113,10 +154,61 @@ def work_on_call(call: Call) -> dict:
     if edited:
         work["edits"] = edited
     if any(call.speaker_names.values()):
-        work["speaker_names"] = {role: name for role, name in call.speaker_names.items() if name}
+        work["speaker_names"] = {
+            # A voice's number means nothing to people: "Speaker 1" for "0".
+            (f"Speaker {int(key) + 1}" if key.isdigit() else key): name
+            for key, name in call.speaker_names.items()
+            if name
+        }
+    if call.has_voices and call.moved_line_count():
+        work["moved_lines"] = call.moved_line_count()
     if call.title:
         work["title"] = call.title
     return work
+
+
+# --- Voice prints -------------------------------------------------------------------------------
+
+
+def voice_enrolment_create(*, user, upload: File) -> VoiceEnrolment:
+    """Keep a person's recording of themselves until a worker learns their voice print from it
+    (tasks.enrol_voice, which deletes it). Refuses, cheaply, what plainly will not do; the
+    speech in it is measured by the worker: the speaker encoder never loads in the web."""
+    if VoiceEnrolment.objects.filter(user=user, status=VoiceEnrolment.Status.QUEUED).exists():
+        raise ValidationError("Your last recording is still being read: wait a moment.")
+    if upload.size > VoiceEnrolment.MAX_BYTES:
+        raise ValidationError(
+            f"This file is larger than {VoiceEnrolment.MAX_BYTES // (1024 * 1024)} MB: "
+            "a recording of a minute or two is enough."
+        )
+    info = check_recording(_local_path_or_file(upload))
+    upload.seek(0)
+    if info.duration is not None and info.duration > VoiceEnrolment.MAX_SECONDS:
+        raise ValidationError(
+            f"This recording is {info.duration:.0f} seconds long: keep it under "
+            f"{VoiceEnrolment.MAX_SECONDS:.0f} seconds."
+        )
+    from django_q.tasks import async_task
+
+    enrolment = VoiceEnrolment(user=user)
+    with transaction.atomic():
+        enrolment.audio.save(recording_name(info), upload, save=False)
+        enrolment.save()
+        transaction.on_commit(
+            lambda: async_task(
+                "transcripts.tasks.enrol_voice",
+                enrolment.pk,
+                task_name=f"voice print {enrolment.pk} at {timezone.now():%H:%M:%S.%f}",
+                group="voice",
+            )
+        )
+    return enrolment
+
+
+def voice_print_delete(*, user) -> bool:
+    """Forget a person's voice print (their calls and an enrolment teach a new one)."""
+    deleted, _ = VoicePrint.objects.filter(user=user).delete()
+    return bool(deleted)
 
 
 def call_retranscribe(call: Call) -> None:
@@ -275,6 +367,60 @@ def segment_restore(*, segment: Segment) -> bool:
         changed = segment.restore_text()
         if changed:
             _transcript_changed(segment.call)
+    return changed
+
+
+def call_set_rep(*, call: Call, user, rep) -> bool:
+    """Name the team member who led the call (None: nobody). The rep's name labels their
+    voice, and the dashboard's talk share per rep follows."""
+    check_rep(team=call.team, user=user, rep=rep)
+    if rep == call.rep:
+        return False
+    with transaction.atomic():
+        call.rep = rep
+        call.save(update_fields=["rep"])
+        if call.has_voices:
+            call.relabel_speakers()
+        if call.status == Call.Status.DONE:
+            _transcript_changed(call)
+    return True
+
+
+# --- Speakers told apart by voice, fixed by hand ------------------------------------------
+# Each change relabels the lines at once; a worker recomputes the analytics, as after a
+# corrected line.
+
+
+def line_move(*, segment: Segment, voice: int) -> bool:
+    """Give a line to another speaker (its machine voice is kept)."""
+    call = segment.call
+    with transaction.atomic():
+        changed = call.move_line(segment, voice)
+        if changed:
+            _transcript_changed(call)
+    return changed
+
+
+def voices_merge(*, call: Call, source: int, target: int) -> int:
+    with transaction.atomic():
+        moved = call.merge_voices(source, target)
+        _transcript_changed(call)
+    return moved
+
+
+def rep_voice_set(*, call: Call, voice: int | None) -> bool:
+    with transaction.atomic():
+        changed = call.set_rep_voice(voice)
+        if changed:
+            _transcript_changed(call)
+    return changed
+
+
+def voices_restore(*, call: Call) -> bool:
+    with transaction.atomic():
+        changed = call.restore_machine_voices()
+        if changed:
+            _transcript_changed(call)
     return changed
 
 

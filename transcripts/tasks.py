@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from . import services, transcription
-from .models import Call, ClusterHeartbeat, Segment, Team
+from . import recordings, services, transcription
+from .models import Call, ClusterHeartbeat, Segment, Team, VoiceEnrolment, VoicePrint
 from .speech.base import TranscriptionError
 from .speech.engines import load_engine
 from .speech.pipeline import Position, Recording, load_recording, transcribe_recording
@@ -27,6 +27,10 @@ PROGRESS_INTERVAL_SECONDS = 1.0
 UNEXPECTED_FAILURE = (
     "Something went wrong while transcribing this call. It has been logged; "
     "try again, and if it fails again, contact your administrator."
+)
+DIARIZATION_FAILURE = (
+    "finding who speaks when failed (it has been logged). The transcript is complete; "
+    "transcribe the call again to try once more."
 )
 
 # The reaper is scheduled every minute; a busy worker runs it when it is this late.
@@ -104,7 +108,13 @@ class CallTranscription:
     def run(self) -> None:
         started = time.monotonic()
         with self.load() as recording:
-            self.transcribe(recording, started)
+            self.transcribe(recording)
+            # The transcription track is released by now: one track of samples at a time.
+            if recording.is_dual:
+                self.teach_rep_voice(recording)
+            else:
+                self.find_speakers(recording)
+        self.save(started)
 
     def load(self) -> Recording:
         """Decode the recording (in a child process bounded in time and memory; a cancel stops
@@ -144,15 +154,22 @@ class CallTranscription:
             raise LeaseLost
         with_database_retry(reap_if_overdue)
 
-    def transcribe(self, recording: Recording, started: float) -> None:
+    def transcribe(self, recording: Recording) -> None:
         # An earlier run died: keep what it saved up to its last checkpoint and carry on from
         # there (see Call.checkpoint).
         with_database_retry(lambda: self.call.forget_unfinished_window(dual=recording.is_dual))
+        if self.call.transcribed_all(len(recording.tracks)):
+            # It died after the transcript was saved: what comes after goes on from it.
+            return
         self.next_index = self.call.resume_segments
         resume_at = Position(self.call.resume_track, self.call.resume_at)
 
         engine = load_engine(transcription.engine_spec())
-        options = transcription.decode_options(self.call.team)
+        # A mono call's speakers are found word by word: a line two people share is split
+        # where the voice changes, which needs each word's time.
+        options = transcription.decode_options(
+            self.call.team, **({} if recording.is_dual else {"word_timestamps": True})
+        )
         with_database_retry(
             lambda: self.call.record_engine(
                 self.worker, engine.describe(), engine.effective_options(options).as_dict()
@@ -178,6 +195,89 @@ class CallTranscription:
         ):
             with_database_retry(functools.partial(self.save_segment, channel, segment))
 
+    def find_speakers(self, recording: Recording) -> None:
+        """Tell the voices of a mono call apart ("Finding speakers"), name the rep's by their
+        voice print, and split the lines where the voice changes.
+
+        A failure here keeps the transcript: the call finishes without speakers, with a note.
+        """
+        if self.call.has_voices:
+            return  # done by a run that died before it finished the call
+        if not with_database_retry(lambda: self.call.start_diarizing(self.worker)):
+            raise LeaseLost
+        self.last_report = 0.0
+        segments = [s.as_speech() for s in self.call.segments.order_by("index")]
+        if not segments:
+            return  # nothing said: nobody to name
+        try:
+            from .speech.pipeline import diarize_track
+
+            found, lines = diarize_track(
+                recording,
+                segments,
+                speakers=self.call.speakers_expected,
+                on_progress=self.on_progress,
+                # Where the engine's voice-activity detection heard speech, if it has one.
+                speech=[(a, b) for a, b, _ in self.call.heard_speech] or None,
+                # This worker's share of the cores, as the engine takes it.
+                threads=transcription.engine_spec().resolved_threads(),
+            )
+            rep_voice, similarity = self.recognise_rep(found)
+        except (LeaseLost, OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("Finding the speakers of call %s failed", self.call.pk)
+            if not with_database_retry(
+                lambda: self.call.diarization_failed(self.worker, DIARIZATION_FAILURE)
+            ):
+                raise LeaseLost from None
+            return
+        turns = [[round(t.start, 3), round(t.end, 3), t.voice] for t in found.turns]
+        if not with_database_retry(
+            lambda: self.call.attribute_voices(
+                self.worker,
+                lines=lines,
+                voices=found.voices,
+                turns=turns,
+                rep_voice=rep_voice,
+                rep_similarity={str(v): round(float(s), 4) for v, s in similarity.items()},
+            )
+        ):
+            raise LeaseLost
+
+    def recognise_rep(self, found) -> tuple[int | None, dict[int, float]]:
+        """The voice of the call's rep, if their voice print is close enough to one."""
+        from .speech import diarization
+
+        voice_print = VoicePrint.objects.filter(user_id=self.call.rep_id).first()
+        if self.call.rep_id is None or voice_print is None or not voice_print.vector:
+            return None, {}
+        return diarization.recognise(found, voice_print.as_array)
+
+    def teach_rep_voice(self, recording: Recording) -> None:
+        """Learn the rep's voice print from their channel of a dual-channel call, while the
+        recording is decoded. A failure costs the print a lesson, never the call."""
+        rep_channel = self.call.rep_channel
+        if self.call.rep_id is None or self.call.voice_print_seconds is not None:
+            return  # nobody to teach, or this call taught them already
+        track = next((t for t in recording.tracks if t.channel == rep_channel), None)
+        if track is None:
+            return
+        try:
+            from .speech import diarization
+
+            spans = self.call.speech_on_channel(rep_channel)
+            learned = diarization.voice_print(track.load(), spans)
+        except Exception:
+            logger.exception("Learning a voice print from call %s failed", self.call.pk)
+            return
+        if learned is None:
+            return  # too little of the rep's speech to learn from
+        vector, seconds = learned
+        if not with_database_retry(lambda: self.call.teach_rep_voice(self.worker, vector, seconds)):
+            raise LeaseLost
+
+    def save(self, started: float) -> None:
         if not with_database_retry(lambda: self.call.start_saving(self.worker)):
             raise LeaseLost
         with_database_retry(self.save_transcript)
@@ -225,22 +325,9 @@ class CallTranscription:
         # segment is never written for a call that was cancelled or handed to another worker.
         if not self.call.heartbeat(self.worker):
             raise LeaseLost
-        Segment.objects.create(
-            call=self.call,
-            index=self.next_index,
-            start=round(segment.start, 3),
-            end=round(segment.end, 3),
-            text=segment.text,
-            channel=channel,
-            speaker=self.speakers[channel],
-            avg_logprob=segment.avg_logprob,
-            no_speech_prob=segment.no_speech_prob,
-            compression_ratio=segment.compression_ratio,
-            words=[
-                {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
-                for w in segment.words
-            ],
-        )
+        Segment.from_speech(
+            self.call, self.next_index, segment, channel=channel, speaker=self.speakers[channel]
+        ).save()
         self.next_index += 1
 
     @transaction.atomic
@@ -251,6 +338,70 @@ class CallTranscription:
         self.call.put_segments_in_time_order()
         self.call.carry_over_edits()
         self.call.refresh_analytics()
+
+
+ENROLMENT_FAILURE = (
+    "Something went wrong while reading your recording. It has been logged; try again, and if "
+    "it fails again, contact your administrator."
+)
+
+
+def enrol_voice(enrolment_id: int) -> str:
+    """Learn a person's voice print from the recording they made of themselves, then delete the
+    recording, whatever came of it. Queued by services.voice_enrolment_create."""
+    enrolment = VoiceEnrolment.objects.select_related("user").filter(pk=enrolment_id).first()
+    if enrolment is None or enrolment.is_finished:
+        return "gone"
+    try:
+        learned = voice_print_of_sample(enrolment)
+    except TranscriptionError as error:
+        enrolment.fail(str(error))
+        return "failed"
+    except Exception:
+        logger.exception("Reading voice enrolment %s failed", enrolment.pk)
+        enrolment.fail(ENROLMENT_FAILURE)
+        return "failed"
+    if learned is None or learned[1] < VoiceEnrolment.MIN_SPEECH_SECONDS:
+        heard = f"only {learned[1]:.0f} seconds" if learned else "too little"
+        enrolment.fail(
+            f"We heard {heard} of speech in this recording: record yourself talking for at "
+            f"least {VoiceEnrolment.MIN_SPEECH_SECONDS:.0f} seconds, somewhere quiet."
+        )
+        return "failed"
+    vector, seconds = learned
+    with transaction.atomic():
+        VoicePrint.learn(enrolment.user, vector, seconds, from_call=False)
+        enrolment.learned(seconds)
+    return "done"
+
+
+def voice_print_of_sample(enrolment: VoiceEnrolment):
+    """(vector, seconds of speech) of an enrolment recording, or None: decoded like a call's
+    recording (a child process bounded in time and memory) and never longer than allowed."""
+    from .speech import audio
+
+    # A header may lie about the length: decoding stops a little past the limit.
+    longest = VoiceEnrolment.MAX_SECONDS + 5
+    too_long = TranscriptionError(
+        f"This recording is longer than {VoiceEnrolment.MAX_SECONDS:.0f} seconds: "
+        "a minute of you talking is enough."
+    )
+    try:
+        with recordings.local_copy(enrolment.audio.storage, enrolment.audio.name) as path:
+            decoded = audio.decode_recording(
+                path, mono=True, max_seconds=longest, limits=transcription.decode_limits()
+            )
+    except TranscriptionError as error:
+        if str(error) == str(audio._too_long(longest)):
+            raise too_long from error
+        raise
+    with decoded:
+        if decoded.seconds > VoiceEnrolment.MAX_SECONDS:
+            raise too_long
+        samples = decoded.channel(0)
+    from .speech import diarization
+
+    return diarization.voice_print(samples)
 
 
 def reap_if_overdue() -> None:

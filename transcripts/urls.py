@@ -12,6 +12,7 @@ from .views import (
     teams,
     trackers,
     transcript,
+    voice,
 )
 
 app_name = "transcripts"
@@ -44,12 +45,28 @@ urlpatterns = [
         transcript.segment_restore,
         name="segment_restore",
     ),
+    path(
+        "calls/<uuid:uuid>/lines/<int:index>/speaker/",
+        speakers.line_speaker,
+        name="line_speaker",
+    ),
+    path("calls/<uuid:uuid>/rep/", calls.call_rep, name="call_rep"),
     path("calls/<uuid:uuid>/speakers/", speakers.call_speakers, name="call_speakers"),
+    path("calls/<uuid:uuid>/speakers/merge/", speakers.call_merge_voices, name="call_merge_voices"),
+    path("calls/<uuid:uuid>/speakers/rep/", speakers.call_rep_voice, name="call_rep_voice"),
+    path(
+        "calls/<uuid:uuid>/speakers/restore/",
+        speakers.call_restore_voices,
+        name="call_restore_voices",
+    ),
     path(
         "calls/<uuid:uuid>/speakers/swap/", speakers.call_swap_speakers, name="call_swap_speakers"
     ),
     path("calls/<uuid:uuid>/export/<str:format>/", export.call_export, name="call_export"),
     path("search/", search.search, name="search"),
+    path("profile/voice/", voice.voice_print, name="voice_print"),
+    path("profile/voice/enrol/", voice.voice_enrol, name="voice_enrol"),
+    path("profile/voice/delete/", voice.voice_print_delete, name="voice_print_delete"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("teams/", teams.team_list, name="team_list"),
     path("teams/switch/", teams.team_switch, name="team_switch"),

@@ -2,7 +2,7 @@
 // files of this site only, so nothing lives in inline scripts or on*="" attributes.
 // - the header's menu on small screens, copy buttons, confirmations before destructive forms;
 // - a <select> that sends its form when it changes, a link field selected on click;
-// - the keyboard for in-place editors (Rename, a transcript line's Edit): focus goes into the
+// - the keyboard for in-place editors (Rename, a transcript line's Edit and Speaker): focus goes into the
 //   field when one opens, Esc cancels and Ctrl+Enter (or Cmd+Enter) saves;
 // - chart bars sized from their data-width, data-left and data-height (percentages): sizes
 //   set through the style property are allowed where style="" attributes are not. Content
@@ -72,7 +72,7 @@
   let lastLine = null;
   document.addEventListener("click", function (event) {
     const line = event.target.closest(".segment[data-index]");
-    if (line && event.target.closest(".edit-line, .line-cancel, .line-save, .line-restore")) {
+    if (line && event.target.closest(".edit-line, .move-line, .line-cancel, .line-save, .line-restore")) {
       lastLine = line.dataset.index;
     }
   });
@@ -83,9 +83,12 @@
     const line = document.getElementById("line-" + lastLine);
     if (!line) return;
     const editor = line.querySelector("textarea");
+    const chooser = line.querySelector("select");
     if (editor) {
       editor.focus();
       editor.setSelectionRange(editor.value.length, editor.value.length);
+    } else if (chooser) {
+      chooser.focus();
     } else {
       const edit = line.querySelector(".edit-line");
       if (edit) edit.focus();

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio
+from . import audio, diarization
 from .base import (
     SAMPLE_RATE,
     DecodeOptions,
@@ -30,6 +30,7 @@ from .channels import (
     layout_from_levels,
     mute_crosstalk_in_channel,
 )
+from .diarization import Diarization
 
 # Called after each window with what the engine heard in it (Transcription.speech and .unheard),
 # as (start, end) pairs in the track's seconds, cut to the part of the window that was kept.
@@ -297,3 +298,30 @@ def in_time_order(
     first at a tie, each track's own order kept (the sort is stable). The worker does the same
     in the database (Call.put_segments_in_time_order)."""
     return sorted(heard, key=lambda item: (item[1].start, -1 if item[0] is None else item[0]))
+
+
+def diarize_track(
+    recording: Recording,
+    segments: list[Segment],
+    *,
+    speakers: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    speech: list[tuple[float, float]] | None = None,
+    threads: int = 0,
+) -> tuple[Diarization, list[tuple[int, Segment]]]:
+    """Who speaks when on a mono recording, and its segments given to their voices (split where
+    the voice changes): see diarization.diarize and diarization.attribute. `speech`: where the
+    engine heard speech, if it said (Transcription.speech); `threads`: the encoder's CPU
+    threads (0: every core; a worker passes its share). A dual-channel call is not
+    diarized: its channels already say who speaks."""
+    if recording.is_dual:
+        raise ValueError("A dual-channel recording's speakers are its channels: not diarized.")
+    samples = recording.tracks[0].load()
+    try:
+        found = diarization.diarize(
+            samples, speakers=speakers, speech=speech, on_progress=on_progress, threads=threads
+        )
+    finally:
+        # The float32 track (460 MB for two hours) is freed before the segments are split.
+        del samples
+    return found, diarization.attribute(segments, found)

@@ -5,6 +5,7 @@ from django.utils.safestring import SafeString, mark_safe
 from transcripts import charts, formats
 from transcripts.confidence import marked_pieces
 from transcripts.selectors import term_patterns
+from transcripts.speakers import person_name
 
 register = template.Library()
 
@@ -34,6 +35,24 @@ def span(seconds: float | None) -> str:
 def speaker_css(channel: int | None, call) -> str:
     """The class that colours a channel's speaker on a call (charts.speaker_css)."""
     return charts.speaker_css(call, channel)
+
+
+@register.filter
+def line_css(segment, call) -> str:
+    """The class that colours a line's speaker, by channel or by voice (charts.line_css)."""
+    return charts.line_css(call, segment)
+
+
+@register.filter
+def is_moved(segment) -> bool:
+    """Whether a person gave the line to another voice than the machine did."""
+    return segment.machine_voice is not None and segment.voice != segment.machine_voice
+
+
+@register.filter
+def voice_name(voice: int | None, call) -> str:
+    """What the call calls voice `voice` now."""
+    return call.speaker_for_voice(voice)
 
 
 @register.filter
@@ -83,3 +102,26 @@ def confidence_marks(segment) -> SafeString:
                 f"{escape(piece)}</span>"
             )
     return mark_safe("".join(html))
+
+
+@register.filter
+def voice_css(voice: int | None, call) -> str:
+    return charts.voice_css(call, voice)
+
+
+@register.filter
+def default_voice_name(voice: int, call) -> str:
+    """What a voice is called when people gave it no name."""
+    return call.default_voice_name(voice)
+
+
+@register.filter
+def get_key(mapping: dict | None, key) -> str:
+    """mapping[str(key)], "" when missing (a JSON dict's keys are strings)."""
+    return (mapping or {}).get(str(key), "")
+
+
+@register.filter
+def person(user) -> str:
+    """A team member's name as transcripts show it."""
+    return person_name(user)

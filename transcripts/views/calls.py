@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from .. import selectors, services
-from ..forms import CallFilterForm, CallTitleForm, UploadForm
+from ..forms import CallFilterForm, CallRepForm, CallTitleForm, UploadForm
 from ..media import serve_audio
 from ..uploads import too_large_response
 from .call_panels import transcript_context
@@ -73,7 +73,7 @@ def call_upload(request: HttpRequest) -> HttpResponse:
     if not teams.exists():
         messages.error(request, "You are not in a team yet: ask a manager to add you.")
         return redirect("transcripts:call_list")
-    form = UploadForm(request.POST or None, request.FILES or None, teams=teams)
+    form = UploadForm(request.POST or None, request.FILES or None, teams=teams, user=request.user)
     if request.method == "POST" and getattr(request, "upload_too_large", False):
         return too_large_response(request)
     if request.method == "POST" and form.is_valid():
@@ -83,6 +83,8 @@ def call_upload(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 upload=form.cleaned_data["audio"],
                 title=form.cleaned_data["title"],
+                rep=form.cleaned_data["rep"],
+                speakers_expected=form.cleaned_data["speakers_expected"],
             )
         except ValidationError as error:
             form.add_error("audio", error)
@@ -95,10 +97,12 @@ def call_upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 def call_detail(request: HttpRequest, uuid: UUID) -> HttpResponse:
     call = selectors.call_for_user(request.user, uuid)
+    can_change = call.can_change(request.user)
     context = {
         "call": call,
-        "can_change": call.can_change(request.user),
+        "can_change": can_change,
         "can_hold": request.user.is_staff or call.team.is_manager(request.user),
+        "rep_form": CallRepForm(call=call, initial={"rep": call.rep}) if can_change else None,
         **transcript_context(request, call),
     }
     return render(request, "transcripts/call_detail.html", context)
@@ -189,6 +193,25 @@ def call_rename(request: HttpRequest, uuid: UUID) -> HttpResponse:
     if form.is_valid():
         call.retitle(form.cleaned_data["title"])
         messages.success(request, "Title saved.")
+    return redirect(call)
+
+
+@require_POST
+def call_rep(request: HttpRequest, uuid: UUID) -> HttpResponse:
+    """Name the team member who led the call: the uploader or a manager; a manager may name
+    any member of the team, anyone else only themselves."""
+    call = _call_changeable_by(request, uuid)
+    form = CallRepForm(request.POST, call=call)
+    if not form.is_valid():
+        messages.error(request, "Choose a member of the call's team.")
+        return redirect(call)
+    try:
+        changed = services.call_set_rep(call=call, user=request.user, rep=form.cleaned_data["rep"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if changed:
+            messages.success(request, "The call's rep is saved.")
     return redirect(call)
 
 

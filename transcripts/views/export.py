@@ -22,13 +22,7 @@ def call_export(request: HttpRequest, uuid: UUID, format: str) -> HttpResponse:
         raise Http404("No such export.")
     # The export carries the last figures; a worker brings them up to date for the next one.
     services.call_request_analytics(call)
-    content = exports.render(
-        format,
-        call.segments.all(),
-        title=call.display_title,
-        duration=call.duration or 0.0,
-        analytics=call.analytics,
-    )
+    content = exports.render(format, call.segments.all(), **call.export_details())
     spec = exports.EXPORT_FORMATS[format]
     response = HttpResponse(content, content_type=spec.content_type)
     response["Content-Disposition"] = content_disposition_header(
@@ -71,11 +65,5 @@ def _team_export_entries(team):
         segments = list(call.segments.all())
         name = f"{call.created_at:%Y-%m-%d}-{export_name(call)}-{call.uuid.hex[:8]}"
         for format in TEAM_EXPORT_FORMATS:
-            content = exports.render(
-                format,
-                segments,
-                title=call.display_title,
-                duration=call.duration or 0.0,
-                analytics=call.analytics,
-            )
+            content = exports.render(format, segments, **call.export_details())
             yield f"{name}.{format}", content

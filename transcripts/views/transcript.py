@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +13,7 @@ from .. import selectors, services
 from ..forms import SegmentTextForm
 from ..models import Call
 from .call_panels import search_context
+from .speakers import line_saved
 
 
 @require_GET
@@ -48,7 +48,7 @@ def segment_edit(request: HttpRequest, uuid: UUID, index: int) -> HttpResponse:
         except ValidationError as error:
             form.add_error("text", error)
         else:
-            return _line_saved(request, call, segment, changed)
+            return line_saved(request, call, segment, changed)
     context = {"call": call, "segment": segment, "form": form}
     if request.htmx:
         # htmx swaps only successful answers: the form comes back with its errors as a 200.
@@ -63,17 +63,4 @@ def segment_restore(request: HttpRequest, uuid: UUID, index: int) -> HttpRespons
     call = selectors.call_for_user(request.user, uuid)
     segment = selectors.segment_of_call(call, index)
     changed = services.segment_restore(segment=segment)
-    return _line_saved(request, call, segment, changed)
-
-
-def _line_saved(request: HttpRequest, call: Call, segment, changed: bool) -> HttpResponse:
-    if not request.htmx:
-        if changed:
-            messages.success(request, "The line is saved.")
-        return redirect(f"{call.get_absolute_url()}#t={segment.start:.2f}")
-    response = render(request, "transcripts/_segment.html", {"call": call, "segment": segment})
-    if changed:
-        # The analytics panel listens for this and reloads: word counts, questions and
-        # tracker hits follow the corrected text.
-        response["HX-Trigger"] = "analytics-changed"
-    return response
+    return line_saved(request, call, segment, changed)

@@ -5,10 +5,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from transcripts import exports, transcription
+from transcripts import exports, speakers, transcription
 from transcripts.speech.base import TranscriptionError
 from transcripts.speech.engines import load_engine
-from transcripts.speech.pipeline import in_time_order, load_recording, transcribe_recording
+from transcripts.speech.pipeline import (
+    diarize_track,
+    in_time_order,
+    load_recording,
+    transcribe_recording,
+)
 
 
 class Command(BaseCommand):
@@ -21,8 +26,32 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json", "srt"], default="text")
         parser.add_argument("--model", help="Whisper model name (default: WHISPER_MODEL).")
         parser.add_argument("--engine", help="faster, openai or api (default: WHISPER_ENGINE).")
+        parser.add_argument(
+            "--speakers",
+            type=int,
+            choices=range(1, speakers.MAX_SPEAKERS + 1),
+            metavar=f"1-{speakers.MAX_SPEAKERS}",
+            help="How many people speak on a mono recording (default: found by voice).",
+        )
+        parser.add_argument(
+            "--no-diarize",
+            action="store_true",
+            help="Do not tell the voices of a mono recording apart (faster).",
+        )
+        parser.add_argument(
+            "--rep-channel",
+            type=int,
+            choices=(0, 1),
+            default=0,
+            help="The rep's channel of a dual-channel recording: 0 left (default), 1 right.",
+        )
 
-    def handle(self, *args, files, format, model, engine, **options):
+    def handle(
+        self, *args, files, format, model, engine, speakers, no_diarize, rep_channel, **options
+    ):
+        self.voices_expected = speakers
+        self.diarize = not no_diarize
+        self.rep_channel = rep_channel
         spec = transcription.engine_spec()
         spec = replace(spec, model=model or spec.model, engine=engine or spec.engine)
         decode_options = transcription.decode_options()
@@ -56,6 +85,7 @@ class Command(BaseCommand):
             limits=transcription.decode_limits(),
         ) as recording:
             decoded = time.monotonic()
+            speech: list[tuple[float, float]] = []
             # As the worker does: a dual-channel call's channels apart, then in time order.
             heard = in_time_order(
                 transcribe_recording(
@@ -63,24 +93,53 @@ class Command(BaseCommand):
                     engine,
                     decode_options,
                     window_seconds=transcription.window_seconds(),
+                    on_heard=lambda channel, spans, unheard: speech.extend(spans),
                 )
             )
-        segments = [segment for _, segment in heard]
-        finished = time.monotonic()
+            finished = diarized = time.monotonic()
+            voices = None
+            if recording.is_dual:
+                labelled = [
+                    (channel, speakers.role(channel, self.rep_channel), segment)
+                    for channel, segment in heard
+                ]
+            elif self.diarize:
+                found, attributed = diarize_track(
+                    recording,
+                    [segment for _, segment in heard],
+                    speakers=self.voices_expected,
+                    speech=speech or None,
+                )
+                voices = found.voices
+                labelled = [
+                    (None, speakers.voice_label(voice, rep_voice=None, voices=voices), segment)
+                    for voice, segment in attributed
+                ]
+                diarized = time.monotonic()
+            else:
+                labelled = [(channel, None, segment) for channel, segment in heard]
+        segments = [segment for _, _, segment in labelled]
         duration = recording.duration
+        timings = {
+            "decode_seconds": round(decoded - started, 3),
+            "transcribe_seconds": round(finished - decoded, 3),
+        }
+        if voices is not None:
+            timings["diarize_seconds"] = round(diarized - finished, 3)
         result = {
             "file": str(path),
             "duration": round(duration, 3),
             "layout": recording.report.layout,
             **engine.describe(),
             "options": decode_options.as_dict(),
-            "timings": {
-                "decode_seconds": round(decoded - started, 3),
-                "transcribe_seconds": round(finished - decoded, 3),
-                "speed": round(duration / max(finished - started, 1e-9), 2),
-            },
+            # Mono recordings: voices told apart (None when not diarized).
+            "voices": voices,
+            "timings": {**timings, "speed": round(duration / max(diarized - started, 1e-9), 2)},
             "text": " ".join(segment.text for segment in segments),
-            "segments": [{**segment.as_dict(), "channel": channel} for channel, segment in heard],
+            "segments": [
+                {**segment.as_dict(), "channel": channel, "speaker": speaker}
+                for channel, speaker, segment in labelled
+            ],
         }
         return result, segments
 

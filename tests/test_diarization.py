@@ -1,0 +1,256 @@
+"""Speakers told apart by voice on mono calls (transcripts/speech/diarization.py): the real
+encoder on espeak-ng speech (bench.corpus speaks it), and the attribution of words to voices.
+
+The calls here are spoken from CallWriter's sales script; the benchmark (bench/diarization.py)
+uses other sentences, other voices and other seeds."""
+
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from itertools import permutations
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import corpus
+from transcripts.speech import diarization
+from transcripts.speech.audio import decode
+from transcripts.speech.base import SAMPLE_RATE, Segment, Word
+from transcripts.speech.diarization import Diarization, Turn
+
+pytestmark = pytest.mark.skipif(
+    any(__import__("shutil").which(tool) is None for tool in ("espeak-ng", "sox")),
+    reason="needs espeak-ng and sox (make test-packages)",
+)
+
+VOICES = {
+    "rep": corpus.Voice("en-us+m3", 170, 45),
+    "prospect": corpus.Voice("en-gb+f3", 160, 60),
+    "manager": corpus.Voice("en-gb-x-gbclan", 165, 38),
+}
+
+
+def share_right(found: Diarization, turns) -> float:
+    """The share of the script's speech (every 0.1 s of each turn) on the right voice, under the
+    best mapping of found voices to true ones."""
+    counts = Counter()
+    for turn in turns:
+        for moment in np.arange(turn.start + 0.05, turn.end, 0.1):
+            counts[(turn.voice, found.voice_between(moment, moment + 0.01))] += 1
+    names = sorted({turn.voice for turn in turns})
+    voices = range(max(found.voices, len(names)))
+    best = max(
+        sum(counts[(name, voice)] for name, voice in zip(names, order, strict=False))
+        for order in permutations(voices, len(names))
+    )
+    return best / sum(counts.values())
+
+
+def speak_call(seconds: float, seed: int, cast: dict) -> tuple[np.ndarray, list]:
+    plan = corpus.CallPlan(seconds=seconds, seed=seed, cast=cast, dense_pauses=(0.2, 0.6))
+    with tempfile.TemporaryDirectory() as folder:
+        return corpus.synthesize(plan, Path(folder))
+
+
+@pytest.fixture(scope="session")
+def two_voices(two_voice_call):
+    path, turns = two_voice_call
+    return decode(path), turns
+
+
+@pytest.fixture(scope="session")
+def three_voices():
+    return speak_call(75, 1208, VOICES)
+
+
+@pytest.fixture(scope="session")
+def one_voice():
+    rep = VOICES["rep"]
+    return speak_call(45, 1209, {"rep": rep, "prospect": rep, "manager": rep})
+
+
+@pytest.fixture(scope="session")
+def diarized_two_voices(two_voices):
+    samples, _ = two_voices
+    return diarization.diarize(samples)
+
+
+def test_it_finds_two_voices_and_who_speaks_when(two_voices, diarized_two_voices):
+    _, turns = two_voices
+    assert diarized_two_voices.voices == 2
+    assert share_right(diarized_two_voices, turns) >= 0.95
+
+
+def test_voices_are_numbered_by_first_appearance(diarized_two_voices):
+    turns = diarized_two_voices.turns
+    assert turns[0].voice == 0
+    assert [t.start for t in turns] == sorted(t.start for t in turns)
+    first_of_one = next(t for t in turns if t.voice == 1)
+    assert all(t.voice == 0 for t in turns if t.start < first_of_one.start)
+    assert diarized_two_voices.centroids.shape == (2, diarization.EMBEDDING_SIZE)
+    norms = np.linalg.norm(diarized_two_voices.centroids, axis=1)
+    assert norms == pytest.approx([1.0, 1.0], abs=1e-5)
+
+
+def test_it_finds_three_voices(three_voices):
+    samples, turns = three_voices
+    found = diarization.diarize(samples)
+    assert found.voices == 3
+    assert share_right(found, turns) >= 0.85
+
+
+def test_one_voice_is_one_speaker(one_voice):
+    samples, _ = one_voice
+    assert diarization.diarize(samples).voices == 1
+
+
+def test_a_given_count_of_speakers_is_kept(two_voices, one_voice):
+    samples, turns = two_voices
+    assert diarization.diarize(samples, speakers=1).voices == 1
+    given = diarization.diarize(samples, speakers=2)
+    assert given.voices == 2
+    assert share_right(given, turns) >= 0.95
+    assert diarization.diarize(one_voice[0], speakers=2).voices == 2
+
+
+def test_a_count_out_of_range_is_refused(two_voices):
+    with pytest.raises(ValueError, match="1 to 6"):
+        diarization.diarize(two_voices[0], speakers=7)
+
+
+def test_a_long_call_is_clustered_from_a_sample_and_every_window_still_gets_its_voice(
+    monkeypatch, two_voices
+):
+    # A two-hour call has ~4,000 windows: at most MAX_CLUSTERED pieces are clustered.
+    monkeypatch.setattr(diarization, "MAX_CLUSTERED", 12)
+    samples, turns = two_voices
+    found = diarization.diarize(samples)
+    assert found.voices == 2
+    assert share_right(found, turns) >= 0.95
+
+
+def test_the_engines_speech_spans_confirm_where_speech_is(two_voices):
+    samples, turns = two_voices
+    speech = [(turn.start, turn.end) for turn in turns]
+    found = diarization.diarize(samples, speech=speech)
+    assert found.voices == 2
+    assert share_right(found, turns) >= 0.95
+
+
+def test_progress_goes_up_to_one(two_voices):
+    seen = []
+    diarization.diarize(two_voices[0][: 20 * SAMPLE_RATE], on_progress=seen.append)
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0
+
+
+def test_silence_and_empty_audio_are_one_voice():
+    for samples in (np.zeros(3 * SAMPLE_RATE, np.float32), np.zeros(0, np.float32)):
+        found = diarization.diarize(samples)
+        assert found.voices == 1
+        assert found.voice_between(0.0, 1.0) == 0
+
+
+def test_the_speech_libraries_load_only_when_used():
+    code = (
+        "import sys, transcripts.speech.diarization, transcripts.speech.pipeline; "
+        "print(sorted({'torch', 'webrtcvad', 'resemblyzer', 'librosa'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# --- Words to voices ------------------------------------------------------------------------
+
+
+def two_turns() -> Diarization:
+    return Diarization(
+        voices=2,
+        turns=[Turn(0.0, 2.0, 0), Turn(2.2, 4.0, 1), Turn(4.5, 6.0, 0)],
+        centroids=np.eye(2, diarization.EMBEDDING_SIZE),
+    )
+
+
+def test_a_segment_is_split_where_the_voice_changes():
+    words = (
+        Word(0.5, 0.9, "Hello", 0.9),
+        Word(1.0, 1.6, "there.", 0.8),
+        Word(2.3, 2.7, "Hi,", 0.95),
+        Word(2.8, 3.5, "thanks.", 0.7),
+    )
+    segment = Segment(0.4, 3.6, "Hello there. Hi, thanks.", -0.2, 0.01, 1.1, words)
+    (first_voice, first), (second_voice, second) = diarization.attribute([segment], two_turns())
+    assert (first_voice, second_voice) == (0, 1)
+    assert (first.text, first.start, first.end) == ("Hello there.", 0.4, 1.6)
+    assert (second.text, second.start, second.end) == ("Hi, thanks.", 2.3, 3.6)
+    assert first.words == words[:2] and second.words == words[2:]
+    assert first.avg_logprob == second.avg_logprob == -0.2
+
+
+def test_words_with_their_leading_spaces_are_joined_as_said():
+    words = (Word(0.5, 0.9, " don", 0.9), Word(0.9, 1.2, "'t", 0.9), Word(2.5, 3.0, " go", 0.9))
+    segment = Segment(0.5, 3.0, " don't go", words=words)
+    pieces = diarization.attribute([segment], two_turns())
+    assert [(voice, piece.text) for voice, piece in pieces] == [(0, "don't"), (1, "go")]
+
+
+def test_a_segment_of_one_voice_or_without_words_stays_whole():
+    whole = Segment(4.6, 5.9, "Bye now.", words=(Word(4.6, 5.0, "Bye"), Word(5.1, 5.9, "now.")))
+    bare = Segment(2.1, 4.2, "No word times here.")
+    attributed = diarization.attribute([whole, bare], two_turns())
+    assert attributed == [(0, whole), (1, bare)]
+
+
+def test_a_word_in_a_pause_goes_to_the_nearest_voice():
+    found = two_turns()
+    assert found.voice_between(2.05, 2.1) == 0
+    assert found.voice_between(2.15, 2.19) == 1
+    assert found.voice_between(9.0, 9.5) == 0
+
+
+# --- Voice prints -----------------------------------------------------------------------------
+
+ENROLMENT = (
+    "I am reading this short passage so that the portal learns how my voice sounds. "
+    "The quick brown fox jumps over the lazy dog, and then it runs back into the forest. "
+    "Tomorrow I will call three customers about their renewals."
+)
+
+
+def enrolment(voice: corpus.Voice) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as folder:
+        return corpus.speak(ENROLMENT, voice, Path(folder))
+
+
+def test_the_rep_is_recognised_by_a_voice_print(two_voices, diarized_two_voices):
+    samples, turns = two_voices
+    rep_print = diarization.voice_print(enrolment(VOICES["rep"]))
+    assert rep_print is not None
+    vector, seconds = rep_print
+    assert seconds > 5 and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    voice, similarities = diarization.recognise(diarized_two_voices, vector)
+    rep_turn = next(t for t in turns if t.voice == VOICES["rep"].name)
+    assert voice == diarized_two_voices.voice_between(rep_turn.start, rep_turn.end)
+    assert set(similarities) == {0, 1}
+    assert similarities[voice] >= diarization.REP_SIMILARITY > similarities[1 - voice]
+
+
+def test_no_one_is_named_when_the_rep_does_not_speak(diarized_two_voices):
+    stranger = diarization.voice_print(enrolment(VOICES["manager"]))
+    voice, similarities = diarization.recognise(diarized_two_voices, stranger[0])
+    assert voice is None
+    assert max(similarities.values()) < diarization.REP_SIMILARITY
+
+
+def test_too_little_speech_makes_no_voice_print():
+    assert diarization.voice_print(np.zeros(10 * SAMPLE_RATE, np.float32)) is None
+    assert diarization.voice_print(enrolment(VOICES["rep"])[: SAMPLE_RATE * 2]) is None
+
+
+def test_prints_fold_by_their_seconds():
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    folded = diarization.fold(a, 30.0, b, 10.0)
+    assert np.linalg.norm(folded) == pytest.approx(1.0)
+    assert folded[0] == pytest.approx(3 * folded[1])

@@ -1,0 +1,763 @@
+"""Who speaks when on a mono call, offline: speaker diarization with resemblyzer's voice encoder.
+
+The recording's speech (webrtcvad, or the spans the caller already has) is cut into short windows
+that never cross a pause, each window becomes a d-vector (resemblyzer's 256-dimensional speaker
+embedding, the weights shipped inside its wheel), the d-vectors are clustered (spectral
+clustering; the number of voices found by the eigengap and checked by how alike the voices
+are, or given), and a Viterbi pass over time removes flips too short to be a turn. Words then
+go to the voice that speaks when they are said (attribute()).
+
+resemblyzer's own package imports librosa (numba, llvmlite: hundreds of MB and seconds of import)
+for its mel spectrogram and its file loading; here the same 40-band power mel spectrogram is made
+with torch, and only the network's weights (pretrained.pt) are read from the package, which is
+found without being imported. torch and the weights load inside functions, once per process
+(the worker), never in the web process or the cluster's parent.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import functools
+import importlib.util
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .base import SAMPLE_RATE, Segment, Word
+
+EMBEDDING_SIZE = 256
+# The lowest cosine similarity between a voice on a call and a rep's voice print for that voice
+# to be named the rep's: between what the benchmark measured for the rep's own voice on calls
+# (all above) and for other voices (all below); see docs/benchmarks.md, "Speakers".
+REP_SIMILARITY = 0.95
+MAX_VOICES = 6
+
+# resemblyzer's front end (its hparams.py): 25 ms windows every 10 ms, 40 mel bands, power.
+MEL_BANDS = 40
+FFT_SIZE = 400
+HOP = 160
+FRAMES_PER_SECOND = SAMPLE_RATE // HOP
+# What a phone line carries (G.711): the encoder hears only this band of every recording.
+PHONE_BAND = (300.0, 3400.0)
+# Its level normalisation: quiet speech is raised to -30 dBFS (never lowered), as it was trained.
+TARGET_DBFS = -30.0
+
+# Windows of about 1.6 s, the length resemblyzer was trained on, never across a pause.
+WINDOW_SECONDS = 1.6
+# Speech shorter than this says too little about a voice: it takes its neighbours' voice.
+MIN_SPAN_SECONDS = 0.3
+# Pauses shorter than this do not split speech (webrtcvad hears gaps between syllables).
+MIN_PAUSE_SECONDS = 0.15
+VAD_FRAME_SECONDS = 0.03
+VAD_AGGRESSIVENESS = 2
+BATCH_WINDOWS = 64
+
+# At most this many pieces are clustered (a two-hour call has about 3,000), spread evenly over
+# the call; every window is then given its nearest voice. Bounds the affinity matrix (and its
+# eigenvectors' time) at 1000 x 1000, whatever the call's length.
+MAX_CLUSTERED = 1000
+# Two clusters whose centroids are at least this alike are one voice heard twice.
+SAME_VOICE_SIMILARITY = 0.935
+# A cluster holding less speech than this share of the call, or these seconds if fewer, is not
+# a voice of its own.
+MIN_VOICE_SHARE = 0.03
+MIN_VOICE_SECONDS = 4.0
+# What a change of voice costs the Viterbi pass, in cosine similarity (of centred d-vectors):
+# a flip of a window or two that is barely closer to another voice stays with the voice around
+# it. Voices mostly change at a pause: there a change costs little.
+SWITCH_PENALTY = 0.3
+PAUSE_SWITCH_PENALTY = 0.05
+# Clustered as one: windows of one stretch of speech, up to this many seconds.
+PIECE_SECONDS = 5.0
+MIN_PIECE_SECONDS = 1.0
+# Pieces this alike are one utterance said twice the same way (only a synthetic voice does).
+REPEAT_SIMILARITY = 0.98
+# Same-voice turns separated by a pause shorter than this are one turn.
+TURN_GAP_SECONDS = 2.0
+# Less speech than this makes no voice print.
+MIN_PRINT_SECONDS = 3.0
+# A voice's centroid on a call (compared with voice prints) is made from this many windows.
+PRINT_WINDOWS = 60
+
+ProgressCallback = Callable[[float], None]
+Spans = list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Turn:
+    start: float
+    end: float
+    voice: int
+
+
+@dataclass
+class Diarization:
+    """The voices of a call and who speaks when; voices are numbered 0.. by first appearance."""
+
+    voices: int
+    turns: list[Turn]
+    centroids: np.ndarray
+
+    def __post_init__(self) -> None:
+        self._starts = [turn.start for turn in self.turns]
+
+    def voice_between(self, start: float, end: float) -> int:
+        """The voice that speaks most between `start` and `end` seconds, else the nearest one."""
+        if not self.turns:
+            return 0
+        index = bisect.bisect_right(self._starts, end)
+        overlap: dict[int, float] = {}
+        for turn in reversed(self.turns[max(0, index - 50) : index]):
+            shared = min(end, turn.end) - max(start, turn.start)
+            if shared > 0:
+                overlap[turn.voice] = overlap.get(turn.voice, 0.0) + shared
+            if turn.end < start - TURN_GAP_SECONDS * 10:
+                break
+        if overlap:
+            return max(overlap, key=overlap.__getitem__)
+        middle = (start + end) / 2
+        candidates = self.turns[max(0, index - 1) : index + 1]
+        return min(candidates, key=lambda t: _distance(t, middle)).voice
+
+
+def _distance(turn: Turn, moment: float) -> float:
+    return max(0.0, turn.start - moment, moment - turn.end)
+
+
+# --- The encoder ---------------------------------------------------------------------------------
+
+
+def _weights_path() -> Path:
+    """resemblyzer's pretrained.pt, found without importing the package (that imports librosa)."""
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("resemblyzer is not installed: make venv installs it")
+    return Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+
+
+@functools.cache
+def _encoder():
+    """resemblyzer's VoiceEncoder network (3 LSTM layers, a linear layer), on the CPU, once a
+    process."""
+    import torch
+
+    class VoiceEncoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(MEL_BANDS, 256, 3, batch_first=True)
+            self.linear = torch.nn.Linear(256, EMBEDDING_SIZE)
+
+        def forward(self, mels):
+            _, (hidden, _) = self.lstm(mels)
+            raw = torch.relu(self.linear(hidden[-1]))
+            return raw / torch.norm(raw, dim=1, keepdim=True).clamp_min(1e-8)
+
+    checkpoint = torch.load(_weights_path(), map_location="cpu", weights_only=True)
+    state = {k: v for k, v in checkpoint["model_state"].items() if not k.startswith("similarity")}
+    encoder = VoiceEncoder()
+    encoder.load_state_dict(state)
+    encoder.eval()
+    return encoder
+
+
+@functools.cache
+def _mel_filters(phone: bool = False) -> np.ndarray:
+    """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40): Slaney's mel scale and norm. With
+    `phone`, deaf outside a phone line's band (300-3400 Hz): see _voice_vectors."""
+
+    def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+        hz = np.asarray(hz, dtype=np.float64)
+        mel = hz / (200.0 / 3)
+        log = hz >= 1000.0
+        return np.where(
+            log, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27), mel
+        )
+
+    def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+        hz = mel * (200.0 / 3)
+        log = mel >= 15.0
+        return np.where(log, 1000.0 * np.exp((np.log(6.4) / 27) * (mel - 15.0)), hz)
+
+    fft_freqs = np.linspace(0, SAMPLE_RATE / 2, 1 + FFT_SIZE // 2)
+    mel_freqs = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2), MEL_BANDS + 2))
+    gaps = np.diff(mel_freqs)
+    ramps = np.subtract.outer(mel_freqs, fft_freqs)
+    weights = np.zeros((MEL_BANDS, len(fft_freqs)))
+    for band in range(MEL_BANDS):
+        lower = -ramps[band] / gaps[band]
+        upper = ramps[band + 2] / gaps[band + 1]
+        weights[band] = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_freqs[2 : MEL_BANDS + 2] - mel_freqs[:MEL_BANDS]))[:, np.newaxis]
+    if phone:
+        weights[:, (fft_freqs < PHONE_BAND[0]) | (fft_freqs > PHONE_BAND[1])] = 0.0
+    return weights.astype(np.float32)
+
+
+def _mel_frames(samples: np.ndarray, phone: bool = False):
+    """The power mel spectrogram resemblyzer's encoder reads: (frames, 40) float32 tensor."""
+    import torch
+
+    signal = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    if len(signal) < FFT_SIZE // 2 + 1:
+        signal = torch.nn.functional.pad(signal, (0, FFT_SIZE // 2 + 1 - len(signal)))
+    spectrum = torch.stft(
+        signal,
+        FFT_SIZE,
+        HOP,
+        window=torch.hann_window(FFT_SIZE),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    power = spectrum.abs() ** 2
+    return (torch.from_numpy(_mel_filters(phone)) @ power).T.contiguous()
+
+
+def _gain(audio: np.ndarray, spans: Spans) -> float:
+    """resemblyzer's normalisation: raise quiet speech to -30 dBFS (its RMS over the speech)."""
+    total, count = 0.0, 0
+    for start, end in spans:
+        piece = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)].astype(np.float64)
+        total += float(np.dot(piece, piece))
+        count += len(piece)
+    if not count or total <= 0:
+        return 1.0
+    dbfs = 10 * math.log10(total / count)
+    return max(1.0, 10 ** ((TARGET_DBFS - dbfs) / 20))
+
+
+# --- Speech and windows --------------------------------------------------------------------------
+
+
+def speech_spans(audio: np.ndarray) -> Spans:
+    """Where webrtcvad hears speech: (start, end) seconds, pauses under MIN_PAUSE_SECONDS bridged.
+    Read a minute at a time: a 2-hour call is never copied whole."""
+    import webrtcvad
+
+    vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
+    frame = int(VAD_FRAME_SECONDS * SAMPLE_RATE)
+    chunk = frame * 2000
+    voiced: list[bool] = []
+    for offset in range(0, len(audio) - frame + 1, chunk):
+        piece = audio[offset : offset + chunk]
+        piece = piece[: len(piece) - len(piece) % frame]
+        pcm = (np.clip(piece, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        step = frame * 2
+        voiced.extend(
+            vad.is_speech(pcm[i : i + step], SAMPLE_RATE) for i in range(0, len(pcm), step)
+        )
+    spans: Spans = []
+    start = None
+    for index, is_speech in enumerate([*voiced, False]):
+        moment = index * VAD_FRAME_SECONDS
+        if is_speech and start is None:
+            start = moment
+        elif not is_speech and start is not None:
+            spans.append((start, moment))
+            start = None
+    return _bridged(spans, MIN_PAUSE_SECONDS)
+
+
+def _bridged(spans: Spans, pause: float) -> Spans:
+    merged: Spans = []
+    for start, end in sorted(spans):
+        if merged and start - merged[-1][1] < pause:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _intersection(a: Spans, b: Spans) -> Spans:
+    result: Spans = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if end > start:
+            result.append((start, end))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return result
+
+
+def _confirmed(spans: Spans, speech: Spans) -> Spans:
+    """The spans the caller heard speech in too, for a tenth of them at least (the engine's VAD
+    ignores music and noise better; its spans are coarser): webrtcvad's own edges and pauses
+    are kept."""
+    starts = [start for start, _ in spans]
+    heard = [0.0] * len(spans)
+    for start, end in _intersection(spans, speech):
+        heard[bisect.bisect_right(starts, start) - 1] += end - start
+    return [
+        span
+        for span, seconds in zip(spans, heard, strict=True)
+        if seconds >= (span[1] - span[0]) / 2
+    ]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A stretch of audio to embed (start, end) and the time it speaks for (owns_from, owns_to)."""
+
+    start: float
+    end: float
+    owns_from: float
+    owns_to: float
+
+
+def _windows(spans: Spans) -> list[_Window]:
+    """Each stretch of speech cut into windows of about WINDOW_SECONDS (1.07 to 2.1 s), side by
+    side: the encoder reads each moment of speech once, so it costs what the speech lasts."""
+    windows: list[_Window] = []
+    for start, end in spans:
+        length = end - start
+        if length < MIN_SPAN_SECONDS:
+            continue
+        count = max(1, round(length / WINDOW_SECONDS))
+        step = length / count
+        for i in range(count):
+            window_start, window_end = start + i * step, start + (i + 1) * step
+            windows.append(_Window(window_start, window_end, window_start, window_end))
+    return windows
+
+
+def _embed(
+    audio: np.ndarray,
+    windows: Sequence[_Window],
+    gain: float,
+    on_progress: ProgressCallback | None = None,
+    phone: bool = False,
+) -> np.ndarray:
+    """The d-vector of each window: (len(windows), 256), L2-normalised.
+
+    Windows go through the network in batches of one length (a window's first frames are cut
+    to a multiple of 0.1 s): a plain batch runs several times faster than a padded, packed one.
+    Mel frames are made for one batch at a time, so memory stays flat however long the call."""
+    import torch
+
+    encoder = _encoder()
+    vectors = np.zeros((len(windows), EMBEDDING_SIZE), dtype=np.float32)
+    frames = [_frame_count(w) for w in windows]
+    order = sorted(range(len(windows)), key=lambda i: frames[i])
+    batches: list[list[int]] = []
+    for index in order:
+        if batches and frames[batches[-1][0]] == frames[index]:
+            if len(batches[-1]) < BATCH_WINDOWS:
+                batches[-1].append(index)
+                continue
+        batches.append([index])
+    done = 0
+    for batch in batches:
+        length = frames[batch[0]]
+        mels = []
+        for index in batch:
+            window = windows[index]
+            samples = audio[int(window.start * SAMPLE_RATE) : int(window.end * SAMPLE_RATE)]
+            mel = _mel_frames(samples * gain, phone)[-length:]
+            # Only a recording under 0.1 s has fewer frames: silence in front.
+            mels.append(torch.nn.functional.pad(mel, (0, 0, length - len(mel), 0)))
+        with torch.inference_mode():
+            vectors[batch] = encoder(torch.stack(mels)).numpy()
+        done += len(batch)
+        if on_progress:
+            on_progress(done / len(windows))
+    return vectors
+
+
+def _frame_count(window: _Window) -> int:
+    """The mel frames of `window` the encoder reads: a multiple of 10 (0.1 s), at least 10."""
+    samples = int(window.end * SAMPLE_RATE) - int(window.start * SAMPLE_RATE)
+    frames = 1 + max(samples, FFT_SIZE // 2 + 1) // HOP
+    return max(10, frames - frames % 10)
+
+
+# --- Clustering ----------------------------------------------------------------------------------
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-8)
+
+
+def _centred(vectors: np.ndarray) -> np.ndarray:
+    """The vectors less their mean, normalised: every d-vector of a call shares a large part
+    (same line, same room; espeak's voices one synthesiser), and without it voices stand apart.
+    Used to cluster and assign only; a voice's centroid stays a plain d-vector (voice prints)."""
+    return _normalised(vectors - vectors.mean(axis=0))
+
+
+def _refined_affinity(vectors: np.ndarray) -> np.ndarray:
+    """Cosine affinity refined as in Wang et al. 2018 (LSTM d-vector spectral clustering): each
+    row keeps its strongest links, made symmetric, then diffused."""
+    affinity = np.clip(vectors @ vectors.T, 0.0, 1.0)
+    count = len(affinity)
+    keep = max(2, int(round(count * 0.15)))
+    threshold = -np.partition(-affinity, keep - 1, axis=1)[:, keep - 1 : keep]
+    pruned = np.where(affinity >= threshold, affinity, affinity * 0.01)
+    symmetric = np.maximum(pruned, pruned.T)
+    diffused = symmetric @ symmetric.T
+    diffused = diffused / np.maximum(diffused.max(axis=1, keepdims=True), 1e-8)
+    return (diffused + diffused.T) / 2
+
+
+def _spectral_embedding(points: np.ndarray) -> np.ndarray:
+    """The eigenvectors of the normalised Laplacian of the refined affinity, smallest first (at
+    most MAX_VOICES of them): spectral clustering runs k-means on their first k columns."""
+    affinity = _refined_affinity(points)
+    scale = 1.0 / np.sqrt(np.maximum(affinity.sum(axis=1), 1e-8))
+    laplacian = np.eye(len(points)) - scale[:, None] * affinity * scale[None, :]
+    _, vectors = np.linalg.eigh(laplacian)
+    return vectors[:, :MAX_VOICES]
+
+
+def _kmeans(points: np.ndarray, k: int, tries: int = 10, steps: int = 100) -> np.ndarray:
+    """Lloyd's k-means from k-means++ seeds, the best of `tries` (seeded: the same call gives the
+    same voices). A few thousand points: milliseconds."""
+    rng = np.random.default_rng(0)
+    best_labels, best_cost = np.zeros(len(points), dtype=int), np.inf
+    for _ in range(tries):
+        centres = [points[rng.integers(len(points))]]
+        for _ in range(1, k):
+            distance = np.min([((points - c) ** 2).sum(axis=1) for c in centres], axis=0)
+            total = distance.sum()
+            pick = rng.choice(len(points), p=distance / total) if total > 0 else 0
+            centres.append(points[pick])
+        centres = np.array(centres)
+        labels = np.zeros(len(points), dtype=int)
+        for step in range(steps):
+            distance = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+            new_labels = distance.argmin(axis=1)
+            if step and (new_labels == labels).all():
+                break
+            labels = new_labels
+            for c in range(k):
+                if (labels == c).any():
+                    centres[c] = points[labels == c].mean(axis=0)
+        cost = float(((points - centres[labels]) ** 2).sum())
+        if cost < best_cost:
+            best_labels, best_cost = labels, cost
+    return best_labels
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    centroids = np.zeros((k, vectors.shape[1]), dtype=np.float64)
+    for label in range(k):
+        members = labels == label
+        if members.any():
+            centroids[label] = (vectors[members] * weights[members, None]).sum(axis=0)
+    return _normalised(centroids)
+
+
+def _cohesion(points: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> float:
+    """How close the points lie to their cluster's centroid: the weighted cosine similarity."""
+    centroids = _centroids(points, labels, weights, k)
+    return float((np.einsum("ij,ij->i", points, centroids[labels]) * weights).sum())
+
+
+def _partition(points: np.ndarray, weights: np.ndarray, spectral: np.ndarray, k: int) -> np.ndarray:
+    """`k` clusters of the points: spectral clustering or k-means on the points themselves,
+    whichever holds its clusters tighter (spectral clustering can split a voice in two when two
+    others are alike; k-means then keeps them apart)."""
+    if k == 1:
+        return np.zeros(len(points), dtype=int)
+    candidates = [_kmeans(_normalised(spectral[:, :k]), k), _kmeans(points, k)]
+    return max(candidates, key=lambda labels: _cohesion(points, labels, weights, k))
+
+
+def _distinct(vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> bool:
+    """Whether `k` clusters are `k` voices: no two centroids as alike as one voice heard twice,
+    and each holds enough speech to be someone's."""
+    shares = np.bincount(labels, weights=weights, minlength=k)
+    if shares.min() < min(MIN_VOICE_SECONDS, MIN_VOICE_SHARE * shares.sum()):
+        return False
+    similarity = _centroids(vectors, labels, weights, k)
+    similarity = similarity @ similarity.T
+    return bool(similarity[np.triu_indices(k, 1)].max() < SAME_VOICE_SIMILARITY)
+
+
+def _pieces(windows: Sequence[_Window]) -> list[list[int]]:
+    """Windows grouped into pieces of one stretch of speech, each at most PIECE_SECONDS: a piece
+    is almost always one voice (voices change at pauses), and its mean d-vector is steadier
+    than a window's."""
+    pieces: list[list[int]] = []
+    for index, window in enumerate(windows):
+        if pieces:
+            first, last = windows[pieces[-1][0]], windows[pieces[-1][-1]]
+            same_stretch = window.owns_from - last.owns_to < 1e-6
+            if same_stretch and window.owns_to - first.owns_from <= PIECE_SECONDS:
+                pieces[-1].append(index)
+                continue
+        pieces.append([index])
+    return pieces
+
+
+def _viterbi(similarity: np.ndarray, penalties: np.ndarray) -> np.ndarray:
+    """The voice of each window (rows in time order) maximising the summed similarity minus
+    penalties[t] for a change of voice between windows t-1 and t."""
+    count, k = similarity.shape
+    score = similarity[0].copy()
+    back = np.zeros((count, k), dtype=np.int32)
+    for t in range(1, count):
+        best = int(np.argmax(score))
+        switch = score[best] - penalties[t]
+        back[t] = np.where(score >= switch, np.arange(k), best)
+        score = np.maximum(score, switch) + similarity[t]
+    path = np.zeros(count, dtype=int)
+    path[-1] = int(np.argmax(score))
+    for t in range(count - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def _cluster(
+    vectors: np.ndarray, windows: Sequence[_Window], speakers: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The voice of every window (time order) and the voices' centroids (plain d-vectors)."""
+    weights = np.array([w.owns_to - w.owns_from for w in windows])
+    pieces = _pieces(windows)
+    # Short pieces make noisy d-vectors that cluster together as a voice of their own: they are
+    # left out of the clustering (while enough others remain) and get their voice afterwards.
+    long_enough = [p for p in pieces if weights[p].sum() >= MIN_PIECE_SECONDS]
+    if len(long_enough) >= max(3, len(pieces) // 4):
+        pieces = long_enough
+    if len(pieces) > MAX_CLUSTERED:
+        chosen = np.linspace(0, len(pieces) - 1, MAX_CLUSTERED).round().astype(int)
+        pieces = [pieces[i] for i in np.unique(chosen)]
+    piece_vectors = _normalised(np.array([(vectors[p] * weights[p, None]).sum(0) for p in pieces]))
+    # The same words said the same way (a synthetic voice repeating a sentence) give one d-vector
+    # again and again: counted once, or the repeats would cluster as a voice of their own.
+    kept = _unrepeated(piece_vectors)
+    pieces, piece_vectors = [pieces[i] for i in kept], piece_vectors[kept]
+    piece_weights = np.array([weights[p].sum() for p in pieces])
+    points = _centred(piece_vectors)
+    spectral = _spectral_embedding(points) if len(pieces) > 2 else points
+    most = min(MAX_VOICES, len(pieces))
+    if speakers is not None:
+        k = min(speakers, most)
+        labels = _partition(points, piece_weights, spectral, k)
+    else:
+        # More voices while the clusters stay distinct voices.
+        k, labels = 1, np.zeros(len(pieces), dtype=int)
+        for more in range(2, most + 1):
+            candidate = _partition(points, piece_weights, spectral, more)
+            if not _distinct(piece_vectors, candidate, piece_weights, more):
+                break
+            k, labels = more, candidate
+    if k == 1:
+        return np.zeros(len(windows), dtype=int), _centroids(
+            vectors, np.zeros(len(windows), int), weights, 1
+        )
+    # Every window to its nearest voice (centred d-vectors), changes of voice cheap at a pause
+    # and dear inside a stretch of speech; the centroids then made again from every window.
+    centred = _centred(vectors)
+    centres = _centroids(
+        centred, _nearest(centred, _centroids(points, labels, piece_weights, k)), weights, k
+    )
+    penalties = np.array(
+        [SWITCH_PENALTY]
+        + [
+            PAUSE_SWITCH_PENALTY if b.owns_from - a.owns_to > 1e-6 else SWITCH_PENALTY
+            for a, b in zip(windows, windows[1:], strict=False)
+        ]
+    )
+    for _ in range(2):
+        full = _viterbi(centred @ centres.T, penalties)
+        if speakers is not None and len(np.unique(full)) < k:
+            # A given count is kept: no smoothing may swallow a voice.
+            full = _nearest(centred, centres)
+            break
+        centres = _centroids(centred, full, weights, k)
+    return full, _centroids(vectors, full, weights, k)
+
+
+def _unrepeated(vectors: np.ndarray) -> list[int]:
+    """Indices of the vectors, less those nearly identical to one before them."""
+    kept: list[int] = []
+    for index, vector in enumerate(vectors):
+        if not kept or float(np.max(vectors[kept] @ vector)) < REPEAT_SIMILARITY:
+            kept.append(index)
+    return kept
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    return np.argmax(points @ centres.T, axis=1)
+
+
+# --- Diarization ---------------------------------------------------------------------------------
+
+
+def diarize(
+    audio: np.ndarray,
+    *,
+    speakers: int | None = None,
+    speech: Spans | None = None,
+    on_progress: ProgressCallback | None = None,
+    threads: int = 0,
+) -> Diarization:
+    """Who speaks when in `audio` (16 kHz mono float32): `speakers` voices, or 1..6 found.
+
+    `speech`: where the caller heard speech (the engine's VAD), refined by webrtcvad's pauses.
+    `on_progress(fraction)`: the share done, 0..1 (embedding is most of the work).
+    `threads`: CPU threads for the encoder (0: torch's setting, every core); a worker that
+    shares the machine passes its share, as its engine does."""
+    if speakers is not None and not 1 <= speakers <= MAX_VOICES:
+        raise ValueError(f"speakers must be 1 to {MAX_VOICES}, not {speakers}")
+    with _torch_threads(threads):
+        return _diarize(audio, speakers, speech, on_progress)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's thread count for a while, then back (the process-wide setting is the engine's)."""
+    if threads <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _diarize(
+    audio: np.ndarray,
+    speakers: int | None,
+    speech: Spans | None,
+    on_progress: ProgressCallback | None,
+) -> Diarization:
+    duration = len(audio) / SAMPLE_RATE
+    spans = speech_spans(audio)
+    if speech is not None:
+        spans = _confirmed(spans, _bridged([tuple(s) for s in speech], 0.0)) or spans
+    windows = _windows(spans)
+    if not windows:
+        # Too little speech for windows of their own: the whole recording is one window.
+        spans = [(0.0, duration)]
+        windows = [_Window(0.0, duration, 0.0, duration)]
+    gain = _gain(audio, spans)
+    vectors = _embed(audio, windows, gain, lambda done: on_progress and on_progress(0.9 * done))
+    labels, _ = _cluster(vectors, windows, speakers)
+    # Voices numbered by first appearance; a voice left with no window is dropped.
+    order: list[int] = []
+    for label in labels:
+        if label not in order:
+            order.append(int(label))
+    renumber = {old: new for new, old in enumerate(order)}
+    turns: list[Turn] = []
+    for window, label in zip(windows, labels, strict=True):
+        voice = renumber[int(label)]
+        last = turns[-1] if turns else None
+        if last and last.voice == voice and window.owns_from - last.end < TURN_GAP_SECONDS:
+            turns[-1] = Turn(last.start, window.owns_to, voice)
+        else:
+            turns.append(Turn(window.owns_from, window.owns_to, voice))
+    turns = [Turn(round(t.start, 3), round(t.end, 3), t.voice) for t in turns]
+    voices = np.array([renumber[int(label)] for label in labels])
+    centroids = _voice_vectors(audio, windows, voices, len(order), gain)
+    if on_progress:
+        on_progress(1.0)
+    return Diarization(voices=len(order), turns=turns, centroids=centroids)
+
+
+def _voice_vectors(
+    audio: np.ndarray, windows: Sequence[_Window], voices: np.ndarray, count: int, gain: float
+) -> np.ndarray:
+    """Each voice's centroid as voice prints are made: from up to PRINT_WINDOWS of its windows
+    (spread over the call), heard only in a phone line's band. Full-band d-vectors tell voices
+    apart best within a call, but a print enrolled through a laptop's microphone is 0.80 alike
+    to the same voice on a phone call full-band, 0.97 in the band (the benchmark's calls)."""
+    chosen: list[int] = []
+    for voice in range(count):
+        members = np.flatnonzero(voices == voice)
+        picks = np.linspace(0, len(members) - 1, min(len(members), PRINT_WINDOWS)).round()
+        chosen.extend(members[np.unique(picks.astype(int))])
+    picked = [windows[i] for i in chosen]
+    vectors = _embed(audio, picked, gain, phone=True)
+    weights = np.array([w.owns_to - w.owns_from for w in picked])
+    return _centroids(vectors, voices[chosen], weights, count).astype(np.float32)
+
+
+def attribute(segments: Iterable[Segment], diarization: Diarization) -> list[tuple[int, Segment]]:
+    """Each segment's words to the voice speaking when they are said: (voice, segment) in time
+    order, a segment split where the voice changes. A segment without word times goes whole to
+    the voice that speaks most during it."""
+    attributed: list[tuple[int, Segment]] = []
+    for segment in segments:
+        if not segment.words:
+            attributed.append((diarization.voice_between(segment.start, segment.end), segment))
+            continue
+        voices = [diarization.voice_between(w.start, w.end) for w in segment.words]
+        runs: list[tuple[int, list[Word]]] = []
+        for voice, word in zip(voices, segment.words, strict=True):
+            if runs and runs[-1][0] == voice:
+                runs[-1][1].append(word)
+            else:
+                runs.append((voice, [word]))
+        if len(runs) == 1:
+            attributed.append((runs[0][0], segment))
+            continue
+        for index, (voice, words) in enumerate(runs):
+            start = segment.start if index == 0 else words[0].start
+            end = segment.end if index == len(runs) - 1 else words[-1].end
+            piece = replace(segment, start=start, end=end, text=_joined(words), words=tuple(words))
+            attributed.append((voice, piece))
+    return attributed
+
+
+def _joined(words: Sequence[Word]) -> str:
+    """The text of `words`: engines either keep each word's leading space or strip them all."""
+    if any(w.word[:1].isspace() for w in words):
+        return "".join(w.word for w in words).strip()
+    return " ".join(w.word.strip() for w in words if w.word.strip())
+
+
+# --- Voice prints --------------------------------------------------------------------------------
+
+
+def voice_print(
+    audio: np.ndarray, spans: Spans | None = None, *, threads: int = 0
+) -> tuple[np.ndarray, float] | None:
+    """One voice's print from `audio` (16 kHz mono float32; `spans`: where that voice speaks, if
+    known): the L2-normalised mean d-vector and the seconds of speech it was made from; None when
+    there is less than MIN_PRINT_SECONDS of speech. `threads`: as for diarize()."""
+    heard = speech_spans(audio)
+    if spans is not None:
+        heard = _intersection(heard, _bridged([tuple(s) for s in spans], 0.0))
+    windows = _windows(heard)
+    seconds = sum(w.owns_to - w.owns_from for w in windows)
+    if seconds < MIN_PRINT_SECONDS:
+        return None
+    with _torch_threads(threads):
+        vectors = _embed(audio, windows, _gain(audio, heard), phone=True)
+    weights = np.array([w.owns_to - w.owns_from for w in windows])
+    vector = _normalised((vectors * weights[:, None]).sum(axis=0))
+    return vector.astype(np.float32), round(float(seconds), 2)
+
+
+def fold(vector_a, seconds_a: float, vector_b, seconds_b: float) -> np.ndarray:
+    """Two prints of one voice as one: their mean weighted by seconds of speech, normalised."""
+    a, b = np.asarray(vector_a, dtype=np.float64), np.asarray(vector_b, dtype=np.float64)
+    return _normalised(a * max(seconds_a, 0.0) + b * max(seconds_b, 0.0)).astype(np.float32)
+
+
+def recognise(
+    diarization: Diarization, vector, threshold: float = REP_SIMILARITY
+) -> tuple[int | None, dict[int, float]]:
+    """The voice of the call that is `vector`'s (a voice print) if it is at least `threshold`
+    alike, and every voice's cosine similarity to the print."""
+    if not diarization.voices:
+        return None, {}
+    print_ = _normalised(np.asarray(vector, dtype=np.float64))
+    similarity = diarization.centroids @ print_
+    scores = {voice: round(float(s), 4) for voice, s in enumerate(similarity)}
+    best = int(np.argmax(similarity))
+    return (best if similarity[best] >= threshold else None), scores
