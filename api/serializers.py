@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from transcripts.forms import UploadForm
-from transcripts.models import Call, Segment, Team, Tracker, TrackerHit
+from transcripts.models import Call, Quality, Segment, Team, Tracker, TrackerHit
 from transcripts.speakers import ROLES
 
 from . import outbound
@@ -59,6 +59,9 @@ class CallSerializer(serializers.ModelSerializer):
             "finished_at",
             "channel_layout",
             "speaker_names",
+            "quality",
+            "engine",
+            "model_name",
             "source_url",
             "import_status",
             "links",
@@ -99,6 +102,13 @@ class CallCreateSerializer(serializers.Serializer):
     team = serializers.SlugField(
         required=False, help_text="The team's slug; may be left out by people in one team."
     )
+    quality = serializers.ChoiceField(
+        choices=Quality.choices,
+        required=False,
+        allow_blank=True,
+        help_text="fast (tiny.en) or accurate (base); left out: the team's setting. Accurate is "
+        "refused where its model is not installed (GET /settings/ on the portal shows it).",
+    )
 
     def validate(self, data: dict) -> dict:
         if bool(data.get("audio")) == bool(data.get("url")):
@@ -111,7 +121,11 @@ class CallCreateSerializer(serializers.Serializer):
         # The portal's upload form decides the team and checks the file, so both agree.
         teams = self.context["teams"]
         form = UploadForm(
-            {"title": data.get("title", ""), "team": _team_pk(teams, data.get("team"))},
+            {
+                "title": data.get("title", ""),
+                "team": _team_pk(teams, data.get("team")),
+                "quality": data.get("quality", ""),
+            },
             {"audio": data["audio"]} if data.get("audio") else {},
             teams=teams,
         )
@@ -120,6 +134,7 @@ class CallCreateSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError({k: list(v) for k, v in errors.items()})
         data["team"] = form.cleaned_data["team"]
+        data["quality"] = form.cleaned_data["quality"]
         return data
 
 
@@ -169,6 +184,8 @@ class SegmentSerializer(serializers.ModelSerializer):
             "text",
             "original_text",
             "edited",
+            "decoded_by",
+            "first_pass_text",
             "confidence",
             "avg_logprob",
             "no_speech_prob",
@@ -181,7 +198,15 @@ class TranscriptSerializer(serializers.Serializer):
     language = serializers.SerializerMethodField()
     duration = serializers.FloatField(allow_null=True)
     has_speakers = serializers.BooleanField()
+    transcribed_with = serializers.SerializerMethodField(
+        help_text="quality (fast or accurate), engine, model, second_pass (its settings, or "
+        "null), lines_decoded_again and a readable summary."
+    )
     segments = SegmentSerializer(many=True, source="segments.all")
+
+    @extend_schema_field(serializers.DictField())
+    def get_transcribed_with(self, call: Call) -> dict:
+        return call.transcribed_with()
 
     def get_language(self, call: Call) -> str | None:
         return (call.decode_options or {}).get("language")

@@ -24,9 +24,9 @@ class IdempotencyMismatch(Exception):
     """The key was used before for a different request."""
 
 
-def call_import_url(*, team: Team, user, url: str, title: str = "") -> Call:
+def call_import_url(*, team: Team, user, url: str, title: str = "", quality: str = "") -> Call:
     """A call whose recording a worker downloads from `url`, then checks and queues as an
-    upload. Returns at once."""
+    upload, with the `quality` asked for (blank: the team's). Returns at once."""
     from django_q.tasks import async_task
 
     services.check_queue_allowance(user)
@@ -36,6 +36,7 @@ def call_import_url(*, team: Team, user, url: str, title: str = "") -> Call:
             uploaded_by=user,
             title=title.strip()[:200],
             original_filename=file_name(url),
+            quality=quality or team.quality,
         )
         url_import = UrlImport.objects.create(call=call, url=url)
         transaction.on_commit(

@@ -206,12 +206,14 @@ class CallViewSet(
                         user=request.user,
                         url=data["url"],
                         title=data.get("title", ""),
+                        quality=data["quality"],
                     )
                 return services.call_create(
                     team=data["team"],
                     user=request.user,
                     upload=data["audio"],
                     title=data.get("title", ""),
+                    quality=data["quality"],
                 )
             except ValidationError as error:
                 raise _validation_error(error) from error
@@ -226,6 +228,7 @@ class CallViewSet(
                     "team": data["team"].slug,
                     "title": data.get("title", ""),
                     "url": data.get("url"),
+                    "quality": data["quality"],
                     "audio": [audio.name, audio.size] if audio else None,
                 }
             )
@@ -343,6 +346,7 @@ class CallViewSet(
             title=call.display_title,
             duration=call.duration or 0.0,
             analytics=call.analytics,
+            transcribed_with=call.transcribed_with(),
         )
         spec = exports.EXPORT_FORMATS[format]
         return Response(

@@ -30,6 +30,9 @@ class Config:
     repeatable: bool = False
     # The configuration a fresh install runs (EngineSpec() and DecodeOptions() defaults).
     default: bool = False
+    # The second pass (transcripts.speech.second_pass): keyword arguments of its
+    # load_second_pass, the accurate model first ({"model": "base"}); empty: no second pass.
+    second_pass: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

@@ -71,6 +71,7 @@ MATRIX = {
     "transcripts:dashboard": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:team_recording": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_vocabulary": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:team_quality": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_retention": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_export": ("get", {**TEAM_MANAGER_ACTION, MANAGER: 200}),
     # Every member sees the trackers; only managers change them (WRITES below).
@@ -188,6 +189,7 @@ POST_DATA = {
     "transcripts:team_switch": {"team": ""},
     "transcripts:team_recording": {"rep_channel": "1"},
     "transcripts:team_vocabulary": {"vocabulary": "Zentrix, Quorra"},
+    "transcripts:team_quality": {"quality": "fast"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
     "transcripts:team_rename": {"name": "Acme Sales EMEA"},
     "transcripts:member_role": {"role": "member"},

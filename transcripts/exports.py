@@ -1,9 +1,11 @@
 """Transcript exports: plain text, SRT and WebVTT subtitles, JSON and Word (DOCX).
 
 Plain Python with no Django import. Every exporter takes the call's segments (duck-typed, as in
-transcripts.analytics) and the keyword arguments `title`, `duration` and `analytics` (the dict
-from analytics.analyse, or None). Text formats return str, DOCX returns bytes; `render` gives
-bytes for any format so a view can serve EXPORT_FORMATS without caring which is which.
+transcripts.analytics) and the keyword arguments `title`, `duration`, `analytics` (the dict
+from analytics.analyse, or None) and `transcribed_with` (Call.transcribed_with(): the quality
+and model, with a readable "summary"; or None). Text formats return str, DOCX returns bytes;
+`render` gives bytes for any format so a view can serve EXPORT_FORMATS without caring which is
+which.
 """
 
 from __future__ import annotations
@@ -174,7 +176,17 @@ def _segment_dict(segment: SegmentLike) -> dict[str, Any]:
     }
     if edited:
         data.update(original_text=original, original_words=words)
+    decoded_by = getattr(segment, "decoded_by", "") or ""
+    if decoded_by:
+        # The second pass's line: what the call's own model had heard there.
+        data.update(decoded_by=decoded_by, first_pass_text=segment.first_pass_text)
     return data
+
+
+def _model_line(transcribed_with: Mapping[str, Any] | None) -> list[str]:
+    """ "Transcribed: Fast (tiny.en); ..." where the call says how it was transcribed."""
+    summary = (transcribed_with or {}).get("summary")
+    return [f"Transcribed: {_clean(summary)}"] if summary else []
 
 
 # --- Analytics summary, shared by TXT and DOCX --------------------------------------------
@@ -237,9 +249,10 @@ def to_txt(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
     """Title, duration, then one "[mm:ss] Speaker: text" line per turn, then a summary."""
-    lines = [_clean(title), f"Duration: {clock(duration)}", ""]
+    lines = [_clean(title), f"Duration: {clock(duration)}", *_model_line(transcribed_with), ""]
     for turn in _turns(segments):
         who = f" {turn.speaker}:" if turn.speaker else ""
         lines.append(f"[{clock(turn.start)}]{who} {turn.text}")
@@ -255,6 +268,7 @@ def to_srt(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
     """SubRip: numbered cues with "HH:MM:SS,mmm --> HH:MM:SS,mmm" and "Speaker: text" lines.
     Title and analytics have no place in subtitles and are ignored."""
@@ -278,6 +292,7 @@ def to_vtt(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
     """WebVTT with "HH:MM:SS.mmm" times and the speaker as a <v Name> voice span.
     Analytics are ignored; the title goes on the header line, which WebVTT allows."""
@@ -285,6 +300,9 @@ def to_vtt(
     header_title = _clean(title).replace("-->", "->")
     header = f"WEBVTT - {header_title}" if header_title else "WEBVTT"
     blocks = [header + "\n"]
+    for line in _model_line(transcribed_with):
+        # A NOTE block is a comment: players show nothing of it.
+        blocks.append(f"NOTE {_vtt_escape(line).replace('-->', '->')}\n")
     for start, end, name, lines in _subtitle_cues(segments, False):
         # The voice span names the speaker without showing it, so only the words count.
         body = "\n".join(_vtt_escape(line) for line in lines)
@@ -300,11 +318,12 @@ def to_json(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
     """{"title", "duration", "segments": [{start, end, text, speaker, edited, words}],
-    "speakers", "analytics"}: the segments as stored (not cleaned or reordered), so the data
-    round-trips. Each word says whether it is under the low-confidence threshold; an edited
-    segment has its original_text and original_words."""
+    "speakers", "analytics", "transcribed_with" (where given)}: the segments as stored (not
+    cleaned or reordered), so the data round-trips. Each word says whether it is under the
+    low-confidence threshold; an edited segment has its original_text and original_words."""
     segments = list(segments)
     data = {
         "title": title,
@@ -314,6 +333,8 @@ def to_json(
         "speakers": speaker_names(segments),
         "analytics": analytics,
     }
+    if transcribed_with:
+        data["transcribed_with"] = dict(transcribed_with)
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
@@ -323,6 +344,7 @@ def to_docx(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> bytes:
     """A Word document: the title as heading, one paragraph per turn with "[mm:ss] Speaker" in
     bold above the text, then a summary when analytics are given."""
@@ -335,6 +357,8 @@ def to_docx(
     document.core_properties.comments = "Transcribed by callscribe"
     document.add_heading(clean_title or "Transcript", level=0)
     document.add_paragraph(f"Duration: {clock(duration)}")
+    for line in _model_line(transcribed_with):
+        document.add_paragraph(line)
     for turn in _turns(segments):
         paragraph = document.add_paragraph()
         label = f"[{clock(turn.start)}] {turn.speaker}".rstrip()
@@ -377,11 +401,16 @@ def render(
     title: str,
     duration: float,
     analytics: Mapping[str, Any] | None = None,
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The export in format `fmt` (a key of EXPORT_FORMATS) as bytes, text encoded as UTF-8.
     Raises KeyError for an unknown format."""
     output = EXPORT_FORMATS[fmt].render(
-        segments, title=title, duration=duration, analytics=analytics
+        segments,
+        title=title,
+        duration=duration,
+        analytics=analytics,
+        transcribed_with=transcribed_with,
     )
     return output.encode("utf-8") if isinstance(output, str) else output
 

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm, UserChangeForm, UserCreationForm
 from django.core import validators
 
+from . import quality
 from .media import SERVED_TYPES
 from .models import (
     Call,
@@ -19,6 +20,25 @@ from .uploads import too_large_message
 ACCEPTED_EXTENSIONS = tuple(SERVED_TYPES)
 
 
+def quality_choice_label(choice: quality.Choice) -> str:
+    return f"{choice.label} ({choice.model}): {choice.figures}"
+
+
+class QualityRadioSelect(forms.RadioSelect):
+    """Radio buttons for Fast and Accurate; one this server cannot run is shown disabled, with
+    the reason beside it."""
+
+    unavailable: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        reason = self.unavailable.get(value)
+        if reason:
+            option["attrs"]["disabled"] = True
+            option["label"] = f"{label}. Not available: {reason}"
+        return option
+
+
 class UploadForm(forms.Form):
     audio = forms.FileField(
         label="Recording",
@@ -28,6 +48,12 @@ class UploadForm(forms.Form):
     )
     title = forms.CharField(max_length=200, required=False)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    quality = forms.ChoiceField(
+        label="Quality",
+        required=False,
+        widget=QualityRadioSelect,
+        help_text="Accurate uses a larger model: fewer misheard words, slower.",
+    )
 
     def __init__(self, *args, teams, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,9 +63,29 @@ class UploadForm(forms.Form):
             # Nothing to choose: the field is hidden and the only team is used.
             self.fields["team"].widget = forms.HiddenInput()
             self.fields["team"].required = False
+        self.choices = quality.choices()
+        field = self.fields["quality"]
+        field.choices = [(c.value, quality_choice_label(c)) for c in self.choices]
+        field.widget.unavailable = {c.value: c.unavailable for c in self.choices}
+        if self.only_team:
+            field.initial = self.only_team.quality
+        else:
+            field.choices = [("", "The team's setting"), *field.choices]
 
     def clean_team(self):
         return self.cleaned_data.get("team") or self.only_team
+
+    def clean(self):
+        cleaned = super().clean()
+        team = cleaned.get("team")
+        chosen = cleaned.get("quality") or (team.quality if team else "")
+        reason = quality.unavailable_reason(chosen) if chosen else ""
+        if reason:
+            if not cleaned.get("quality"):
+                reason = f"Your team transcribes with Accurate, but: {reason} Choose Fast."
+            self.add_error("quality", reason)
+        cleaned["quality"] = chosen
+        return cleaned
 
     def clean_audio(self):
         upload = self.cleaned_data["audio"]
@@ -202,6 +248,27 @@ class TeamRecordingForm(forms.ModelForm):
         model = Team
         fields = ["rep_channel"]
         widgets = {"rep_channel": forms.RadioSelect}
+
+
+class TeamQualityForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["quality"]
+        widgets = {"quality": QualityRadioSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = quality.choices()
+        field = self.fields["quality"]
+        field.choices = [(c.value, quality_choice_label(c)) for c in choices]
+        field.widget.unavailable = {c.value: c.unavailable for c in choices}
+
+    def clean_quality(self) -> str:
+        chosen = self.cleaned_data["quality"]
+        reason = quality.unavailable_reason(chosen)
+        if reason:
+            raise forms.ValidationError(reason)
+        return chosen
 
 
 class TeamVocabularyForm(forms.ModelForm):

@@ -43,8 +43,17 @@ def check_queue_allowance(user) -> None:
         )
 
 
-def call_create(*, team: Team, user, upload: File, title: str = "", check: bool = True) -> Call:
-    """Store an uploaded recording as a new call and queue it for transcription.
+def call_create(
+    *,
+    team: Team,
+    user,
+    upload: File,
+    title: str = "",
+    check: bool = True,
+    quality: str = "",
+) -> Call:
+    """Store an uploaded recording as a new call and queue it for transcription, with the
+    `quality` asked for (blank: the team's).
 
     Returns at once, whatever the recording's length: the work happens in a worker.
     """
@@ -61,6 +70,7 @@ def call_create(*, team: Team, user, upload: File, title: str = "", check: bool 
         size_bytes=upload.size or 0,
         content_type=(getattr(upload, "content_type", "") or "")[:100],
         duration=info.duration if info else None,
+        quality=quality or team.quality,
     )
     with transaction.atomic():
         call.audio.save(recording_name(info), upload, save=False)

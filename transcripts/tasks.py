@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from . import services, transcription
+from . import quality, services, transcription
 from .models import Call, ClusterHeartbeat, Segment, Team
 from .speech.base import TranscriptionError
 from .speech.engines import load_engine
@@ -151,12 +151,18 @@ class CallTranscription:
         self.next_index = self.call.resume_segments
         resume_at = Position(self.call.resume_track, self.call.resume_at)
 
-        engine = load_engine(transcription.engine_spec())
+        reason = quality.unavailable_reason(self.call.quality)
+        if reason:
+            raise TranscriptionError(reason)
+        spec = transcription.engine_spec(model=quality.model_for(self.call.quality))
+        engine = load_engine(spec)
         options = transcription.decode_options(self.call.team)
+        second_pass = transcription.second_pass(spec)
+        recorded = engine.effective_options(options).as_dict()
+        if second_pass is not None:
+            recorded["second_pass"] = second_pass.describe()
         with_database_retry(
-            lambda: self.call.record_engine(
-                self.worker, engine.describe(), engine.effective_options(options).as_dict()
-            )
+            lambda: self.call.record_engine(self.worker, engine.describe(), recorded)
         )
         if not with_database_retry(
             lambda: self.call.start_transcribing(
@@ -175,6 +181,7 @@ class CallTranscription:
             on_progress=self.on_progress,
             on_window_done=self.window_done,
             on_heard=self.heard,
+            second_pass=second_pass,
         ):
             with_database_retry(functools.partial(self.save_segment, channel, segment))
 
@@ -236,6 +243,8 @@ class CallTranscription:
             avg_logprob=segment.avg_logprob,
             no_speech_prob=segment.no_speech_prob,
             compression_ratio=segment.compression_ratio,
+            decoded_by=segment.decoded_by,
+            first_pass_text=segment.first_pass_text,
             words=[
                 {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
                 for w in segment.words

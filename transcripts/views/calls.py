@@ -83,6 +83,7 @@ def call_upload(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 upload=form.cleaned_data["audio"],
                 title=form.cleaned_data["title"],
+                quality=form.cleaned_data["quality"],
             )
         except ValidationError as error:
             form.add_error("audio", error)

@@ -28,6 +28,7 @@ def call_export(request: HttpRequest, uuid: UUID, format: str) -> HttpResponse:
         title=call.display_title,
         duration=call.duration or 0.0,
         analytics=call.analytics,
+        transcribed_with=call.transcribed_with(),
     )
     spec = exports.EXPORT_FORMATS[format]
     response = HttpResponse(content, content_type=spec.content_type)
@@ -77,5 +78,6 @@ def _team_export_entries(team):
                 title=call.display_title,
                 duration=call.duration or 0.0,
                 analytics=call.analytics,
+                transcribed_with=call.transcribed_with(),
             )
             yield f"{name}.{format}", content
