@@ -80,6 +80,8 @@ SEQUENTIAL = Config(
     "int8, no VAD, sequential, beam 5 + fallback, conditioned on previous text",
     (),
     options={"vad": False, "beam_size": 5, "condition_on_previous_text": True},
+    # The reference decoder: the product's second pass has no place in it.
+    second_pass={},
 )
 
 

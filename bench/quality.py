@@ -33,8 +33,9 @@ def fast(second_pass: dict | None = None) -> Config:
     name = "fast"
     if second_pass:
         name += f"+second-pass<{second_pass['threshold']:g}"
+    # The first pass alone has the second pass turned off, whatever the deployment says.
     return Config(
-        name, "faster", TINY, ENGINE, (), default=not second_pass, second_pass=second_pass or {}
+        name, "faster", TINY, ENGINE, (), default=bool(second_pass), second_pass=second_pass or {}
     )
 
 

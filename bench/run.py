@@ -86,7 +86,12 @@ def transcription_setup(config: dict[str, Any], model_dir: Path) -> dict[str, An
         "options": asdict(options),
         "window_seconds": transcription.window_seconds(),
         "max_seconds": transcription.max_audio_seconds(),
-        "second_pass": config.get("second_pass") or None,
+        "second_pass": (
+            transcription.second_pass_settings()
+            if config.get("second_pass") is None
+            else config["second_pass"]
+        )
+        or None,
     }
 
 

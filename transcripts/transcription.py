@@ -44,11 +44,17 @@ def second_pass(spec: EngineSpec) -> SecondPass | None:
     """The second pass for a call transcribed by `spec`: its unsure lines decoded again with
     the Accurate model (speech.second_pass). None where it is turned off, the call is Accurate
     already, or the Accurate model is not installed here."""
-    if not settings.WHISPER_SECOND_PASS:
+    wanted = second_pass_settings()
+    if not wanted:
         return None
     from .speech.second_pass import load_second_pass
 
-    return load_second_pass(spec, settings.WHISPER_ACCURATE_MODEL)
+    return load_second_pass(spec, **wanted)
+
+
+def second_pass_settings() -> dict:
+    """load_second_pass's arguments as this deployment sets them; empty where it is off."""
+    return {"model": settings.WHISPER_ACCURATE_MODEL} if settings.WHISPER_SECOND_PASS else {}
 
 
 def decode_options(team: Team | None = None, **changes) -> DecodeOptions:

@@ -17,7 +17,7 @@ Plain Python: no Django.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -150,23 +150,33 @@ class SecondPass:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | Callable[[], Engine],
         *,
         threshold: float = LOW_CONFIDENCE,
         budget_share: float = BUDGET_SHARE,
         language: str | None = None,
+        model_name: str = "",
     ):
-        self.engine = engine
+        # Loaded when a first line needs it (engines.load_engine keeps it for the process): a
+        # call the fast model was sure of all along never pays for it.
+        self._engine = engine
         self.threshold = threshold
         self.budget_share = budget_share
+        self.model_name = model_name or getattr(engine, "model_name", "")
         # The fast model's tongue: a multilingual accurate model would otherwise guess it from
         # a few seconds of telephone audio.
         self.language = language
 
+    @property
+    def engine(self) -> Engine:
+        if not isinstance(self._engine, Engine):
+            self._engine = self._engine()
+        return self._engine
+
     def describe(self) -> dict:
         """What the call's decode_options record of it."""
         return {
-            "model": self.engine.model_name,
+            "model": self.model_name,
             "below_confidence": self.threshold,
             "budget_share": self.budget_share,
         }
@@ -292,7 +302,7 @@ class SecondPass:
         return [
             replace(
                 line,
-                decoded_by=self.engine.model_name,
+                decoded_by=self.model_name,
                 first_pass_text=" ".join(
                     w.word.strip()
                     for w in old_words
@@ -327,8 +337,9 @@ def load_second_pass(
         return None
     language = "en" if spec.model.endswith(".en") else None
     return SecondPass(
-        load_engine(replace(accurate, engine=engine)),
+        lambda: load_engine(replace(accurate, engine=engine)),
         threshold=threshold,
         budget_share=budget_share,
         language=language,
+        model_name=model,
     )
