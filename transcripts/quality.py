@@ -22,18 +22,21 @@ from .speech.engines import resolve_engine_name
 
 @dataclass(frozen=True)
 class Measured:
-    """One model's figures on the benchmark's clips, on this machine's 2 CPU cores."""
+    """One model's figures on the benchmark's clips, on this machine's 2 CPU cores, with the
+    faster engine's defaults (int8, VAD, batched 4, beam 5, holes decoded again)."""
 
-    speed: float  # x real time on the one-minute call
-    wer_clean: float  # word error rate on the one-minute call, 16 kHz
-    wer_phone: float  # on the twenty-minute call over a phone line (8 kHz mu-law)
+    speed: float  # x real time on the one-minute call (call_1min), one worker, all cores
+    wer_clean: float  # word error rate on call_1min (16 kHz, two voices)
+    wer_phone: float  # on call_1min_phone: the same call as a phone line carries it
 
 
-# Measured on 2 shared CPU cores (other work ran meanwhile: speeds are lower bounds) by
-# `python -m bench.quality` on 2026-11-26; the engine's defaults (int8, VAD, batched 4, beam 5).
+# Word error rates: `python -m bench.quality` on 2026-11-26 (docs/benchmarks.md, "Fast, Accurate
+# and the second pass"). Speeds: `manage.py benchmark` on 2026-11-25, the last run on quiet
+# cores (docs/benchmarks.md, "Results"); on 2026-11-26 the cores were shared with other work,
+# and base took 2.2 times tiny.en's CPU seconds on call_1min, as these speeds say.
 MEASURED = {
-    "tiny.en": Measured(speed=39.1, wer_clean=0.085, wer_phone=0.438),
-    "base": Measured(speed=19.9, wer_clean=0.054, wer_phone=0.408),
+    "tiny.en": Measured(speed=39.1, wer_clean=0.077, wer_phone=0.431),
+    "base": Measured(speed=19.9, wer_clean=0.031, wer_phone=0.508),
 }
 MEASURED_ON = "2 CPU cores"
 
