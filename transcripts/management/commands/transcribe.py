@@ -6,6 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from transcripts import exports, transcription
+from transcripts import quality as choices
+from transcripts.models import Quality
 from transcripts.speech.base import TranscriptionError
 from transcripts.speech.engines import load_engine
 from transcripts.speech.pipeline import in_time_order, load_recording, transcribe_recording
@@ -21,14 +23,24 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json", "srt"], default="text")
         parser.add_argument("--model", help="Whisper model name (default: WHISPER_MODEL).")
         parser.add_argument("--engine", help="faster, openai or api (default: WHISPER_ENGINE).")
+        parser.add_argument(
+            "--quality",
+            choices=[q.value for q in Quality],
+            default=Quality.FAST,
+            help="fast (WHISPER_MODEL, with the second pass) or accurate (WHISPER_ACCURATE_MODEL)"
+            "; --model names another model instead.",
+        )
 
-    def handle(self, *args, files, format, model, engine, **options):
+    def handle(self, *args, files, format, model, engine, quality, **options):
         spec = transcription.engine_spec()
-        spec = replace(spec, model=model or spec.model, engine=engine or spec.engine)
+        model = model or choices.model_for(quality)
+        spec = replace(spec, model=model, engine=engine or spec.engine)
         decode_options = transcription.decode_options()
         started = time.monotonic()
         try:
             loaded = load_engine(spec)
+            # As the worker does: a Fast call's unsure lines decoded again, where base is here.
+            self.second_pass = transcription.second_pass(spec)
         except TranscriptionError as error:
             raise CommandError(str(error)) from error
         load_seconds = time.monotonic() - started
@@ -63,6 +75,7 @@ class Command(BaseCommand):
                     engine,
                     decode_options,
                     window_seconds=transcription.window_seconds(),
+                    second_pass=self.second_pass,
                 )
             )
         segments = [segment for _, segment in heard]
@@ -74,6 +87,7 @@ class Command(BaseCommand):
             "layout": recording.report.layout,
             **engine.describe(),
             "options": decode_options.as_dict(),
+            "second_pass": self.second_pass.describe() if self.second_pass else None,
             "timings": {
                 "decode_seconds": round(decoded - started, 3),
                 "transcribe_seconds": round(finished - decoded, 3),
