@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from transcripts.forms import UploadForm
-from transcripts.models import Call, Segment, Team, Tracker, TrackerHit
+from transcripts.models import Call, Quality, Segment, Team, Tracker, TrackerHit
 from transcripts.speakers import MAX_SPEAKERS, ROLES
 
 from . import outbound
@@ -66,6 +66,9 @@ class CallSerializer(serializers.ModelSerializer):
             "voice_count",
             "rep_voice",
             "speaker_names",
+            "quality",
+            "engine",
+            "model_name",
             "source_url",
             "import_status",
             "links",
@@ -119,6 +122,13 @@ class CallCreateSerializer(serializers.Serializer):
         max_value=MAX_SPEAKERS,
         help_text="How many people speak on a mono recording, if known; left out: found.",
     )
+    quality = serializers.ChoiceField(
+        choices=Quality.choices,
+        required=False,
+        allow_blank=True,
+        help_text="fast (tiny.en) or accurate (base); left out: the team's setting. Accurate is "
+        "refused where its model is not installed (GET /settings/ on the portal shows it).",
+    )
 
     def validate(self, data: dict) -> dict:
         if bool(data.get("audio")) == bool(data.get("url")):
@@ -136,6 +146,7 @@ class CallCreateSerializer(serializers.Serializer):
                 "team": _team_pk(teams, data.get("team")),
                 "rep": data.get("rep") or "",
                 "speakers_expected": data.get("speakers_expected") or "",
+                "quality": data.get("quality", ""),
             },
             {"audio": data["audio"]} if data.get("audio") else {},
             teams=teams,
@@ -147,6 +158,7 @@ class CallCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({k: list(v) for k, v in errors.items()})
         data["team"] = form.cleaned_data["team"]
         data["rep"] = form.cleaned_data["rep"]
+        data["quality"] = form.cleaned_data["quality"]
         return data
 
 
@@ -230,6 +242,8 @@ class SegmentSerializer(serializers.ModelSerializer):
             "text",
             "original_text",
             "edited",
+            "decoded_by",
+            "first_pass_text",
             "confidence",
             "avg_logprob",
             "no_speech_prob",
@@ -256,7 +270,15 @@ class TranscriptSerializer(serializers.Serializer):
         help_text="Username of the team member who led the call.",
     )
     voices = serializers.SerializerMethodField()
+    transcribed_with = serializers.SerializerMethodField(
+        help_text="quality (fast or accurate), engine, model, second_pass (its settings, or "
+        "null), lines_decoded_again and a readable summary."
+    )
     segments = SegmentSerializer(many=True, source="segments.all")
+
+    @extend_schema_field(serializers.DictField())
+    def get_transcribed_with(self, call: Call) -> dict:
+        return call.transcribed_with()
 
     def get_language(self, call: Call) -> str | None:
         return (call.decode_options or {}).get("language")

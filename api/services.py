@@ -32,9 +32,10 @@ def call_import_url(
     title: str = "",
     rep=None,
     speakers_expected: int | None = None,
+    quality: str = "",
 ) -> Call:
     """A call whose recording a worker downloads from `url`, then checks and queues as an
-    upload. Returns at once."""
+    upload, with the `quality` asked for (blank: the team's). Returns at once."""
     from django_q.tasks import async_task
 
     services.check_queue_allowance(user)
@@ -47,6 +48,7 @@ def call_import_url(
             speakers_expected=speakers_expected,
             title=title.strip()[:200],
             original_filename=file_name(url),
+            quality=quality or team.quality,
         )
         url_import = UrlImport.objects.create(call=call, url=url)
         transaction.on_commit(

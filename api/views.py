@@ -208,6 +208,7 @@ class CallViewSet(
                         title=data.get("title", ""),
                         rep=data.get("rep"),
                         speakers_expected=data.get("speakers_expected"),
+                        quality=data["quality"],
                     )
                 return services.call_create(
                     team=data["team"],
@@ -216,6 +217,7 @@ class CallViewSet(
                     title=data.get("title", ""),
                     rep=data.get("rep"),
                     speakers_expected=data.get("speakers_expected"),
+                    quality=data["quality"],
                 )
             except ValidationError as error:
                 raise _validation_error(error) from error
@@ -230,6 +232,7 @@ class CallViewSet(
                     "team": data["team"].slug,
                     "title": data.get("title", ""),
                     "url": data.get("url"),
+                    "quality": data["quality"],
                     "audio": [audio.name, audio.size] if audio else None,
                     "rep": data["rep"].username if data.get("rep") else None,
                     "speakers_expected": data.get("speakers_expected"),

@@ -95,6 +95,11 @@ def transcribe_call(setup: dict[str, Any], variant: str, clip: dict[str, Any]) -
     with load_recording(Path(clip["audio"]), max_seconds=setup["max_seconds"]) as recording:
         decoded, cpu_decoded = time.monotonic(), cpu_seconds()
         engine = load_engine(spec)
+        second_pass = None
+        if setup.get("second_pass"):
+            from transcripts.speech.second_pass import load_second_pass
+
+            second_pass = load_second_pass(spec, **setup["second_pass"])
         loaded, cpu_loaded = time.monotonic(), cpu_seconds()
         if variant != "engine":
             engine = bypass_engine(engine, variant)
@@ -106,6 +111,7 @@ def transcribe_call(setup: dict[str, Any], variant: str, clip: dict[str, Any]) -
                 options,
                 window_seconds=setup["window_seconds"],
                 on_heard=lambda _channel, _speech, spans: unheard.extend(spans),
+                second_pass=second_pass,
             )
         )
     segments = [segment for _, segment in heard]
@@ -129,6 +135,8 @@ def transcribe_call(setup: dict[str, Any], variant: str, clip: dict[str, Any]) -
         # For bench.completeness: where words landed, and what the engine could not hear.
         "word_times": [times for segment in segments for times in word_times(segment)],
         "unheard": unheard,
+        # Lines the second pass decoded again with the accurate model.
+        "redecoded": sum(1 for segment in segments if segment.decoded_by),
         "engine": engine.describe(),
         "layout": layout,
     }

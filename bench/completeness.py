@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import corpus, run
@@ -80,6 +80,8 @@ SEQUENTIAL = Config(
     "int8, no VAD, sequential, beam 5 + fallback, conditioned on previous text",
     (),
     options={"vad": False, "beam_size": 5, "condition_on_previous_text": True},
+    # The reference decoder: the product's second pass has no place in it.
+    second_pass={},
 )
 
 
@@ -100,15 +102,7 @@ class ClipResult:
 def run_clip(config: Config, clip: corpus.Clip, model_dir: Path) -> ClipResult:
     from transcripts.speech.wer import word_error_rate
 
-    settings = {**asdict(config), "clips": [clip.name]}
-    job = {
-        "kind": "single",
-        "config": settings,
-        "setup": run.transcription_setup(settings, model_dir),
-        "clips": [run.clip_payload(clip)],
-    }
-    with run.OtherLoad() as meter:
-        call = run.spawn_child(job)["calls"][0]
+    call, others = run.run_alone(config, clip, model_dir)
     return ClipResult(
         config=config.name,
         clip=clip.name,
@@ -118,7 +112,7 @@ def run_clip(config: Config, clip: corpus.Clip, model_dir: Path) -> ClipResult:
         hole=longest_hole(reference_speech(clip), call["word_times"]),
         speed=call["speed"],
         cpu_seconds=call["cpu_seconds"],
-        others_cpu_share=meter.share,
+        others_cpu_share=others,
         unheard=len(call.get("unheard", [])),
     )
 

@@ -30,6 +30,10 @@ class Config:
     repeatable: bool = False
     # The configuration a fresh install runs (EngineSpec() and DecodeOptions() defaults).
     default: bool = False
+    # The second pass (transcripts.speech.second_pass): keyword arguments of its
+    # load_second_pass ({"model": "base"}); empty: none; None: the deployment's, as the worker
+    # runs it (transcription.second_pass_settings).
+    second_pass: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:

@@ -86,6 +86,12 @@ def transcription_setup(config: dict[str, Any], model_dir: Path) -> dict[str, An
         "options": asdict(options),
         "window_seconds": transcription.window_seconds(),
         "max_seconds": transcription.max_audio_seconds(),
+        "second_pass": (
+            transcription.second_pass_settings()
+            if config.get("second_pass") is None
+            else config["second_pass"]
+        )
+        or None,
     }
 
 
@@ -146,6 +152,21 @@ def spawn_child(job: dict[str, Any]) -> dict[str, Any]:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise RuntimeError(" / ".join(tail) or f"exit status {done.returncode}")
         return json.loads(result_path.read_text())
+
+
+def run_alone(config: Config, clip: corpus.Clip, model_dir: Path) -> tuple[dict[str, Any], float]:
+    """One clip through one configuration, in a child process of its own: the call's figures,
+    and the share of the CPUs other processes took meanwhile."""
+    settings = {**asdict(config), "clips": [clip.name]}
+    job = {
+        "kind": "single",
+        "config": settings,
+        "setup": transcription_setup(settings, model_dir),
+        "clips": [clip_payload(clip)],
+    }
+    with OtherLoad() as meter:
+        call = spawn_child(job)["calls"][0]
+    return call, meter.share
 
 
 def score(clip: corpus.Clip, hypothesis: str) -> float:

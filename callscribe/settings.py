@@ -345,6 +345,12 @@ WHISPER_MODEL = os.environ.get("WHISPER_MODEL", "tiny.en")
 # with openai-whisper).
 WHISPER_DEVICE = os.environ.get("WHISPER_DEVICE", "auto")
 WHISPER_ENGINE = os.environ.get("WHISPER_ENGINE", "auto")
+# What "Accurate" transcribes with (a team's setting, or chosen per upload); "Fast" is
+# WHISPER_MODEL. Only weights installed here are used: nothing is downloaded while a call waits.
+WHISPER_ACCURATE_MODEL = os.environ.get("WHISPER_ACCURATE_MODEL", "base")
+# A Fast call's lines the model was unsure of are decoded again by the Accurate model, where its
+# weights are installed, within a budget (transcripts/speech/second_pass.py).
+WHISPER_SECOND_PASS = env_bool("WHISPER_SECOND_PASS", True)
 # 0: each engine's measured default (faster-whisper beam 5, openai-whisper greedy).
 WHISPER_BEAM_SIZE = env_int("WHISPER_BEAM_SIZE", 0)
 WHISPER_LANGUAGE = os.environ.get("WHISPER_LANGUAGE", "") or None

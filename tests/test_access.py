@@ -78,6 +78,7 @@ MATRIX = {
     "transcripts:dashboard": ("get", {**EVERYONE, ANON: 302}),
     "transcripts:team_recording": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_vocabulary": ("post", TEAM_MANAGER_ACTION),
+    "transcripts:team_quality": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_retention": ("post", TEAM_MANAGER_ACTION),
     "transcripts:team_export": ("get", {**TEAM_MANAGER_ACTION, MANAGER: 200}),
     # Every member sees the trackers; only managers change them (WRITES below).
@@ -201,6 +202,7 @@ POST_DATA = {
     "transcripts:team_switch": {"team": ""},
     "transcripts:team_recording": {"rep_channel": "1"},
     "transcripts:team_vocabulary": {"vocabulary": "Zentrix, Quorra"},
+    "transcripts:team_quality": {"quality": "fast"},
     "transcripts:call_speakers": {"rep": "Dana", "customer": "Sarah"},
     "transcripts:call_merge_voices": {"source": "1", "target": "0"},
     "transcripts:call_rep_voice": {"voice": "0"},

@@ -71,6 +71,21 @@ def test_transcribe_names_the_rep_and_the_customer_of_a_dual_channel_call():
     }
 
 
+@pytest.mark.slow
+def test_transcribe_takes_the_quality_as_the_worker_does(speech_sample, speech_script):
+    from transcripts.speech.weights import has_packaged_ct2
+
+    if not has_packaged_ct2("base"):
+        pytest.skip("base's weights are not installed")
+    fast = json.loads(run("transcribe", str(speech_sample), "--format", "json"))
+    assert fast["second_pass"]["model"] == "base"
+    accurate = json.loads(
+        run("transcribe", str(speech_sample), "--format", "json", "--quality", "accurate")
+    )
+    assert accurate["model"] == "base" and accurate["second_pass"] is None
+    assert word_error_rate(speech_script, accurate["text"]) < 0.2
+
+
 def test_transcribe_prints_subtitles(speech_sample):
     srt = run("transcribe", str(speech_sample), "--format", "srt")
     assert srt.startswith("1\n")

@@ -141,3 +141,49 @@ def test_a_recording_resumed_at_any_reported_position_yields_exactly_the_rest():
         )
         assert heard[:kept] + rest == heard, position
         assert 0 <= recording.fraction(position) <= 1
+
+
+def test_a_second_pass_sees_each_window_whole_and_resumes_exactly():
+    """The second pass gets a window's segments before any is yielded; windows end where the
+    first pass's segments say, so a resumed run yields exactly the rest, second pass included."""
+    samples = np.zeros(int(75.3 * SAMPLE_RATE), dtype=np.float32)
+    windows: list[int] = []
+
+    def second_pass(window, segments, options, on_progress):
+        windows.append(len(segments))
+        # Every third line "decoded again": merged with the next one, as base may do.
+        out, i = [], 0
+        while i < len(segments):
+            if i % 3 == 0 and i + 1 < len(segments):
+                a, b = segments[i], segments[i + 1]
+                out.append(Segment(a.start, b.end, f"{a.text} + {b.text}", decoded_by="base"))
+                i += 2
+            else:
+                out.append(segments[i])
+                i += 1
+        return out
+
+    def run(start: float = 0.0):
+        return list(
+            transcribe_long(
+                Metronome(), samples, DecodeOptions(), start=start, second_pass=second_pass
+            )
+        )
+
+    positions: list[tuple[int, float]] = []
+    heard: list[Segment] = []
+    for segment in transcribe_long(
+        Metronome(),
+        samples,
+        DecodeOptions(),
+        on_window_done=lambda at: positions.append((len(heard), at)),
+        second_pass=second_pass,
+    ):
+        heard.append(segment)
+    plain: list[float] = []
+    list(transcribe_long(Metronome(), samples, DecodeOptions(), on_window_done=plain.append))
+    assert [at for _, at in positions] == plain
+    assert len(windows) >= 3 and all(windows)
+    assert any(s.decoded_by for s in heard)
+    for kept, at in positions[:-1]:
+        assert heard[:kept] + run(at) == heard, at

@@ -2,9 +2,10 @@
 
 Plain Python with no Django import. Every exporter takes the call's segments (duck-typed, as in
 transcripts.analytics) and the keyword arguments `title`, `duration`, `analytics` (the dict
-from analytics.analyse, or None) and `rep` (the name of the team member who led the call, or
-""). Text formats return str, DOCX returns bytes; `render` gives
-bytes for any format so a view can serve EXPORT_FORMATS without caring which is which.
+from analytics.analyse, or None), `rep` (the name of the team member who led the call, or "")
+and `transcribed_with` (Call.transcribed_with(): the quality and model, with a readable
+"summary"; or None). Text formats return str, DOCX returns bytes; `render` gives bytes for any
+format so a view can serve EXPORT_FORMATS without caring which is which.
 """
 
 from __future__ import annotations
@@ -179,7 +180,17 @@ def _segment_dict(segment: SegmentLike) -> dict[str, Any]:
         data.update(voice=voice, machine_voice=machine_voice)
     if edited:
         data.update(original_text=original, original_words=words)
+    decoded_by = getattr(segment, "decoded_by", "") or ""
+    if decoded_by:
+        # The second pass's line: what the call's own model had heard there.
+        data.update(decoded_by=decoded_by, first_pass_text=segment.first_pass_text)
     return data
+
+
+def _model_line(transcribed_with: Mapping[str, Any] | None) -> list[str]:
+    """ "Transcribed: Fast (tiny.en); ..." where the call says how it was transcribed."""
+    summary = (transcribed_with or {}).get("summary")
+    return [f"Transcribed: {_clean(summary)}"] if summary else []
 
 
 # --- Analytics summary, shared by TXT and DOCX --------------------------------------------
@@ -243,12 +254,14 @@ def to_txt(
     duration: float,
     analytics: Mapping[str, Any] | None = None,
     rep: str = "",
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
-    """Title, duration, then one "[mm:ss] Speaker: text" line per turn, then a summary."""
+    """Title, duration, rep and model, then one "[mm:ss] Speaker: text" line per turn, then a
+    summary."""
     lines = [_clean(title), f"Duration: {clock(duration)}"]
     if rep:
         lines.append(f"Sales rep: {_clean(rep)}")
-    lines.append("")
+    lines += [*_model_line(transcribed_with), ""]
     for turn in _turns(segments):
         who = f" {turn.speaker}:" if turn.speaker else ""
         lines.append(f"[{clock(turn.start)}]{who} {turn.text}")
@@ -265,6 +278,7 @@ def to_srt(
     duration: float,
     analytics: Mapping[str, Any] | None = None,
     rep: str = "",
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
     """SubRip: numbered cues with "HH:MM:SS,mmm --> HH:MM:SS,mmm" and "Speaker: text" lines.
     Title and analytics have no place in subtitles and are ignored."""
@@ -289,6 +303,7 @@ def to_vtt(
     duration: float,
     analytics: Mapping[str, Any] | None = None,
     rep: str = "",
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
     """WebVTT with "HH:MM:SS.mmm" times and the speaker as a <v Name> voice span.
     Analytics are ignored; the title goes on the header line, which WebVTT allows."""
@@ -296,6 +311,9 @@ def to_vtt(
     header_title = _clean(title).replace("-->", "->")
     header = f"WEBVTT - {header_title}" if header_title else "WEBVTT"
     blocks = [header + "\n"]
+    for line in _model_line(transcribed_with):
+        # A NOTE block is a comment: players show nothing of it.
+        blocks.append(f"NOTE {_vtt_escape(line).replace('-->', '->')}\n")
     for start, end, name, lines in _subtitle_cues(segments, False):
         # The voice span names the speaker without showing it, so only the words count.
         body = "\n".join(_vtt_escape(line) for line in lines)
@@ -312,12 +330,13 @@ def to_json(
     duration: float,
     analytics: Mapping[str, Any] | None = None,
     rep: str = "",
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> str:
     """{"title", "duration", "rep", "segments": [{start, end, text, speaker, edited, words,
-    and voice, machine_voice on a call told apart by voice}], "speakers", "analytics"}: the
-    segments as stored (not cleaned or reordered), so the data round-trips. Each word says
-    whether it is under the low-confidence threshold; an edited segment has its original_text
-    and original_words."""
+    and voice, machine_voice on a call told apart by voice}], "speakers", "analytics",
+    "transcribed_with" (where given)}: the segments as stored (not cleaned or reordered), so
+    the data round-trips. Each word says whether it is under the low-confidence threshold; an
+    edited segment has its original_text and original_words."""
     segments = list(segments)
     data = {
         "title": title,
@@ -328,6 +347,8 @@ def to_json(
         "speakers": speaker_names(segments),
         "analytics": analytics,
     }
+    if transcribed_with:
+        data["transcribed_with"] = dict(transcribed_with)
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
@@ -338,6 +359,7 @@ def to_docx(
     duration: float,
     analytics: Mapping[str, Any] | None = None,
     rep: str = "",
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> bytes:
     """A Word document: the title as heading, one paragraph per turn with "[mm:ss] Speaker" in
     bold above the text, then a summary when analytics are given."""
@@ -352,6 +374,8 @@ def to_docx(
     document.add_paragraph(f"Duration: {clock(duration)}")
     if rep:
         document.add_paragraph(f"Sales rep: {_clean(rep)}")
+    for line in _model_line(transcribed_with):
+        document.add_paragraph(line)
     for turn in _turns(segments):
         paragraph = document.add_paragraph()
         label = f"[{clock(turn.start)}] {turn.speaker}".rstrip()
@@ -395,11 +419,17 @@ def render(
     duration: float,
     analytics: Mapping[str, Any] | None = None,
     rep: str = "",
+    transcribed_with: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The export in format `fmt` (a key of EXPORT_FORMATS) as bytes, text encoded as UTF-8.
     Raises KeyError for an unknown format."""
     output = EXPORT_FORMATS[fmt].render(
-        segments, title=title, duration=duration, analytics=analytics, rep=rep
+        segments,
+        title=title,
+        duration=duration,
+        analytics=analytics,
+        rep=rep,
+        transcribed_with=transcribed_with,
     )
     return output.encode("utf-8") if isinstance(output, str) else output
 

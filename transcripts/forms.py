@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm, UserChangeForm, UserCreationForm
 from django.core import validators
 
+from . import quality
 from .media import SERVED_TYPES
 from .models import (
     Call,
@@ -18,6 +19,25 @@ from .uploads import too_large_message
 
 # The file types the player can be served (media.SERVED_TYPES) are the ones offered for upload.
 ACCEPTED_EXTENSIONS = tuple(SERVED_TYPES)
+
+
+def quality_choice_label(choice: quality.Choice) -> str:
+    return f"{choice.label} ({choice.model}): {choice.figures}"
+
+
+class QualityRadioSelect(forms.RadioSelect):
+    """Radio buttons for Fast and Accurate; one this server cannot run is shown disabled, with
+    the reason beside it."""
+
+    unavailable: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        reason = self.unavailable.get(value)
+        if reason:
+            option["attrs"]["disabled"] = True
+            option["label"] = f"{label}. Not available: {reason}"
+        return option
 
 
 class UploadForm(forms.Form):
@@ -46,6 +66,12 @@ class UploadForm(forms.Form):
         help_text="For a recording with everyone on one channel, if you know how many speak; "
         "blank finds out.",
     )
+    quality = forms.ChoiceField(
+        label="Quality",
+        required=False,
+        widget=QualityRadioSelect,
+        help_text="Accurate uses a larger model: fewer misheard words, slower.",
+    )
 
     def __init__(self, *args, teams, user=None, **kwargs):
         from django.contrib.auth import get_user_model
@@ -70,6 +96,14 @@ class UploadForm(forms.Form):
         if not managed:
             # Only managers name someone else as the rep: the others lead their own calls.
             self.fields["rep"].widget = forms.HiddenInput()
+        self.choices = quality.choices()
+        field = self.fields["quality"]
+        field.choices = [(c.value, quality_choice_label(c)) for c in self.choices]
+        field.widget.unavailable = {c.value: c.unavailable for c in self.choices}
+        if self.only_team:
+            field.initial = self.only_team.quality
+        else:
+            field.choices = [("", "The team's setting"), *field.choices]
 
     def clean_team(self):
         return self.cleaned_data.get("team") or self.only_team
@@ -77,13 +111,21 @@ class UploadForm(forms.Form):
     def clean(self):
         from .services import check_rep
 
-        data = super().clean()
-        if data.get("team") and data.get("rep") and self.user is not None:
+        cleaned = super().clean()
+        team = cleaned.get("team")
+        if team and cleaned.get("rep") and self.user is not None:
             try:
-                check_rep(team=data["team"], user=self.user, rep=data["rep"])
+                check_rep(team=team, user=self.user, rep=cleaned["rep"])
             except forms.ValidationError as error:
                 self.add_error("rep", error)
-        return data
+        chosen = cleaned.get("quality") or (team.quality if team else "")
+        reason = quality.unavailable_reason(chosen) if chosen else ""
+        if reason:
+            if not cleaned.get("quality"):
+                reason = f"Your team transcribes with Accurate, but: {reason} Choose Fast."
+            self.add_error("quality", reason)
+        cleaned["quality"] = chosen
+        return cleaned
 
     def clean_audio(self):
         upload = self.cleaned_data["audio"]
@@ -313,6 +355,27 @@ class TeamRecordingForm(forms.ModelForm):
         model = Team
         fields = ["rep_channel"]
         widgets = {"rep_channel": forms.RadioSelect}
+
+
+class TeamQualityForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["quality"]
+        widgets = {"quality": QualityRadioSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = quality.choices()
+        field = self.fields["quality"]
+        field.choices = [(c.value, quality_choice_label(c)) for c in choices]
+        field.widget.unavailable = {c.value: c.unavailable for c in choices}
+
+    def clean_quality(self) -> str:
+        chosen = self.cleaned_data["quality"]
+        reason = quality.unavailable_reason(chosen)
+        if reason:
+            raise forms.ValidationError(reason)
+        return chosen
 
 
 class TeamVocabularyForm(forms.ModelForm):

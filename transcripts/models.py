@@ -33,6 +33,13 @@ class Channel(models.IntegerChoices):
     RIGHT = 1, "Right"
 
 
+class Quality(models.TextChoices):
+    """Which model transcribes a call (transcripts.quality says which and how well)."""
+
+    FAST = "fast", "Fast"
+    ACCURATE = "accurate", "Accurate"
+
+
 # Every new team starts with these, so a first call already shows tracker hits; teams edit them.
 # Phrases match whole words, so plurals are listed too.
 DEFAULT_TRACKERS: dict[str, list[str]] = {
@@ -94,6 +101,13 @@ class Team(models.Model):
             "other channel. Applies to new calls: swap the speakers on a call to fix one "
             "transcribed before."
         ),
+    )
+    quality = models.CharField(
+        "transcription quality",
+        max_length=10,
+        choices=Quality.choices,
+        default=Quality.FAST,
+        help_text="What the team's uploads are transcribed with, unless the uploader chooses.",
     )
     # Analytics computed before this are out of date (see Call.analytics_stale).
     trackers_changed_at = models.DateTimeField(null=True, blank=True)
@@ -533,6 +547,8 @@ class Call(models.Model):
     resume_at = models.FloatField(default=0.0)
     resume_segments = models.PositiveIntegerField(default=0)
 
+    # Fast or Accurate, chosen at upload (the team's setting by default): the model it gets.
+    quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.FAST)
     # What transcribed it, so results can be compared and reproduced.
     engine = models.CharField(max_length=20, blank=True)
     model_name = models.CharField(max_length=40, blank=True)
@@ -671,6 +687,7 @@ class Call(models.Model):
             "duration": self.duration or 0.0,
             "analytics": self.analytics,
             "rep": speakers.person_name(self.rep),
+            "transcribed_with": self.transcribed_with(),
         }
 
     @property
@@ -678,6 +695,25 @@ class Call(models.Model):
         return " ".join(segment.text for segment in self.segments.all())
 
     # --- the recording and its retention ---------------------------------------------------
+
+    @property
+    def quality_summary(self) -> str:
+        """'Fast (tiny.en); 3 unsure lines decoded again with base': for its page and exports."""
+        from .quality import call_summary
+
+        return call_summary(self)
+
+    def transcribed_with(self) -> dict:
+        """The quality, model and second pass that made the transcript, for exports and the
+        API."""
+        return {
+            "quality": self.quality,
+            "engine": self.engine,
+            "model": self.model_name,
+            "second_pass": (self.decode_options or {}).get("second_pass"),
+            "lines_decoded_again": self.segments.exclude(decoded_by="").count(),
+            "summary": self.quality_summary,
+        }
 
     @property
     def has_audio(self) -> bool:
@@ -1449,6 +1485,10 @@ class Segment(models.Model):
     channel = models.PositiveSmallIntegerField(choices=Channel.choices, null=True, blank=True)
     # What Whisper heard, kept when a person corrects the text; "" while it is unedited.
     original_text = models.TextField(blank=True)
+    # The model of the second pass, where it decoded this line again and was surer of it than
+    # the call's model (blank: the call's model), and what the call's model had heard.
+    decoded_by = models.CharField(max_length=40, blank=True)
+    first_pass_text = models.TextField(blank=True)
     # Whisper's confidence figures for the segment.
     avg_logprob = models.FloatField(null=True, blank=True)
     no_speech_prob = models.FloatField(null=True, blank=True)
@@ -1476,6 +1516,8 @@ class Segment(models.Model):
             avg_logprob=segment.avg_logprob,
             no_speech_prob=segment.no_speech_prob,
             compression_ratio=segment.compression_ratio,
+            decoded_by=segment.decoded_by,
+            first_pass_text=segment.first_pass_text,
             words=[
                 {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
                 for w in segment.words
@@ -1492,6 +1534,8 @@ class Segment(models.Model):
             avg_logprob=self.avg_logprob,
             no_speech_prob=self.no_speech_prob,
             compression_ratio=self.compression_ratio,
+            decoded_by=self.decoded_by,
+            first_pass_text=self.first_pass_text,
             words=tuple(
                 SpeechWord(w["start"], w["end"], w["word"], w.get("probability"))
                 for w in self.words or []

@@ -79,10 +79,11 @@ def call_create(
     rep=None,
     speakers_expected: int | None = None,
     check: bool = True,
+    quality: str = "",
 ) -> Call:
     """Store an uploaded recording as a new call and queue it for transcription. `rep` is who
     led the call (default: the uploader, if in the team); `speakers_expected` how many people
-    speak on it, if known.
+    speak on it, if known; `quality` the model asked for (blank: the team's).
 
     Returns at once, whatever the recording's length: the work happens in a worker.
     """
@@ -102,6 +103,7 @@ def call_create(
         size_bytes=upload.size or 0,
         content_type=(getattr(upload, "content_type", "") or "")[:100],
         duration=info.duration if info else None,
+        quality=quality or team.quality,
     )
     with transaction.atomic():
         call.audio.save(recording_name(info), upload, save=False)

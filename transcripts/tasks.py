@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from . import recordings, services, transcription
+from . import quality, recordings, services, transcription
 from .models import Call, ClusterHeartbeat, Segment, Team, VoiceEnrolment, VoicePrint
 from .speech.base import TranscriptionError
 from .speech.engines import load_engine
@@ -164,16 +164,22 @@ class CallTranscription:
         self.next_index = self.call.resume_segments
         resume_at = Position(self.call.resume_track, self.call.resume_at)
 
-        engine = load_engine(transcription.engine_spec())
+        reason = quality.unavailable_reason(self.call.quality)
+        if reason:
+            raise TranscriptionError(reason)
+        spec = transcription.engine_spec(model=quality.model_for(self.call.quality))
+        engine = load_engine(spec)
         # A mono call's speakers are found word by word: a line two people share is split
         # where the voice changes, which needs each word's time.
         options = transcription.decode_options(
             self.call.team, **({} if recording.is_dual else {"word_timestamps": True})
         )
+        second_pass = transcription.second_pass(spec)
+        recorded = engine.effective_options(options).as_dict()
+        if second_pass is not None:
+            recorded["second_pass"] = second_pass.describe()
         with_database_retry(
-            lambda: self.call.record_engine(
-                self.worker, engine.describe(), engine.effective_options(options).as_dict()
-            )
+            lambda: self.call.record_engine(self.worker, engine.describe(), recorded)
         )
         if not with_database_retry(
             lambda: self.call.start_transcribing(
@@ -192,6 +198,7 @@ class CallTranscription:
             on_progress=self.on_progress,
             on_window_done=self.window_done,
             on_heard=self.heard,
+            second_pass=second_pass,
         ):
             with_database_retry(functools.partial(self.save_segment, channel, segment))
 

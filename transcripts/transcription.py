@@ -15,6 +15,7 @@ from .speech.base import DecodeOptions, EngineSpec
 
 if TYPE_CHECKING:
     from .models import Team
+    from .speech.second_pass import SecondPass
 
 # The slowest engine setting measured here transcribes at 3.5x real time on 2 cores; a task that
 # runs longer than this share of its call's length is stuck, and is killed by the cluster.
@@ -37,6 +38,23 @@ def engine_spec(**changes) -> EngineSpec:
         api_model=settings.OPENAI_API_MODEL,
     )
     return replace(spec, **changes)
+
+
+def second_pass(spec: EngineSpec) -> SecondPass | None:
+    """The second pass for a call transcribed by `spec`: its unsure lines decoded again with
+    the Accurate model (speech.second_pass). None where it is turned off, the call is Accurate
+    already, or the Accurate model is not installed here."""
+    wanted = second_pass_settings()
+    if not wanted:
+        return None
+    from .speech.second_pass import load_second_pass
+
+    return load_second_pass(spec, **wanted)
+
+
+def second_pass_settings() -> dict:
+    """load_second_pass's arguments as this deployment sets them; empty where it is off."""
+    return {"model": settings.WHISPER_ACCURATE_MODEL} if settings.WHISPER_SECOND_PASS else {}
 
 
 def decode_options(team: Team | None = None, **changes) -> DecodeOptions:

@@ -96,6 +96,7 @@ urlpatterns = [
     ),
     path("teams/<slug:slug>/recording/", speakers.team_recording, name="team_recording"),
     path("teams/<slug:slug>/vocabulary/", teams.team_vocabulary, name="team_vocabulary"),
+    path("teams/<slug:slug>/quality/", teams.team_quality, name="team_quality"),
     path("teams/<slug:slug>/retention/", teams.team_retention, name="team_retention"),
     path("teams/<slug:slug>/export/", export.team_export, name="team_export"),
     path("teams/<slug:slug>/trackers/", trackers.tracker_list, name="tracker_list"),

@@ -40,6 +40,10 @@ class Segment:
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
     words: tuple[Word, ...] = ()
+    # Set by the second pass (speech.second_pass) on a line the accurate model decoded again:
+    # that model's name, and what the fast model had heard in the same time.
+    decoded_by: str = ""
+    first_pass_text: str = ""
 
     def shifted(self, seconds: float) -> Segment:
         """The same segment with every time moved by `seconds` (windows are transcribed alone)."""

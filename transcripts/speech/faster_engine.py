@@ -124,7 +124,12 @@ class FasterWhisperEngine(Engine):
 
     def fallback(self):
         if self._fallback is None and self.fallback_model_name:
-            self._fallback = self._load(self.fallback_model_name)
+            # The process's one copy of that model (engines.load_engine), which the second pass
+            # and Accurate calls use too: not a second copy in memory.
+            from .engines import load_engine
+
+            spec = replace(self.spec, engine="faster", model=self.fallback_model_name)
+            self._fallback = load_engine(spec).model
         return self._fallback
 
     def effective_options(self, options: DecodeOptions) -> DecodeOptions:

@@ -32,6 +32,10 @@ from .channels import (
 )
 from .diarization import Diarization
 
+# Given a window's samples and its lines (in the window's seconds) before any is saved, returns
+# the lines to save instead: the second pass (speech.second_pass.SecondPass).
+WindowPass = Callable[[np.ndarray, list[Segment], DecodeOptions, ProgressCallback], list[Segment]]
+
 # Called after each window with what the engine heard in it (Transcription.speech and .unheard),
 # as (start, end) pairs in the track's seconds, cut to the part of the window that was kept.
 HeardCallback = Callable[[list[tuple[float, float]], list[tuple[float, float]]], None]
@@ -53,8 +57,13 @@ def transcribe_long(
     on_window_done: Callable[[float], None] | None = None,
     window_seconds: float | None = None,
     on_heard: HeardCallback | None = None,
+    second_pass: WindowPass | None = None,
 ) -> Iterator[Segment]:
     """Transcribe `audio` from `start` seconds on, yielding segments with absolute times.
+
+    With `second_pass`, a window's segments are handed to it whole before any is yielded, and
+    what it returns is yielded instead; where the window ends and the next one starts is
+    decided by the first pass's segments alone, so windows are the same with it or without.
 
     After each window's segments, `on_heard(speech, unheard)` says what the engine heard in it
     (engines with voice-activity detection only), then `on_window_done(next_start)` where the
@@ -79,12 +88,22 @@ def transcribe_long(
 
         last_end = None
         result = engine.transcribe(samples, options, progress)
-        for segment in result:
-            segment = segment.shifted(offset)
-            if segment.end > keep_until and not last_window:
-                break
-            last_end = segment.end
-            yield segment
+        if second_pass is None:
+            for segment in result:
+                segment = segment.shifted(offset)
+                if segment.end > keep_until and not last_window:
+                    break
+                last_end = segment.end
+                yield segment
+        else:
+            kept = []
+            for segment in result:
+                if segment.end + offset > keep_until and not last_window:
+                    break
+                last_end = segment.end + offset
+                kept.append(segment)
+            for segment in second_pass(samples, kept, options, progress):
+                yield segment.shifted(offset)
         if last_window:
             next_position = total
         elif last_end is not None:
@@ -238,6 +257,7 @@ def transcribe_recording(
     on_progress: Callable[[float], None] | None = None,
     on_window_done: Callable[[Position], None] | None = None,
     on_heard: Callable[[int | None, list, list], None] | None = None,
+    second_pass: WindowPass | None = None,
 ) -> Iterator[tuple[int | None, Segment]]:
     """Transcribe a recording's tracks one after the other, yielding (channel, segment).
 
@@ -247,7 +267,8 @@ def transcribe_recording(
     run yields after it. Before that, `on_heard(channel, speech, unheard)` says where in the
     window the engine heard speech and which of it yielded no word (see Transcription), in the
     track's seconds; a window's spans start where the window does, so those of windows past a
-    resume position are told apart from the ones before by their start.
+    resume position are told apart from the ones before by their start. `second_pass` goes
+    over each window's segments before they are yielded (see transcribe_long).
     """
     best = recording.fraction(resume_at)
 
@@ -285,6 +306,7 @@ def transcribe_recording(
             on_progress=progress,
             on_window_done=window_done,
             on_heard=heard,
+            second_pass=second_pass,
         ):
             yield track.channel, segment
         # One track's float32 samples in memory at a time.

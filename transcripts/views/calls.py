@@ -85,6 +85,7 @@ def call_upload(request: HttpRequest) -> HttpResponse:
                 title=form.cleaned_data["title"],
                 rep=form.cleaned_data["rep"],
                 speakers_expected=form.cleaned_data["speakers_expected"],
+                quality=form.cleaned_data["quality"],
             )
         except ValidationError as error:
             form.add_error("audio", error)

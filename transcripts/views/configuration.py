@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import selectors, transcription
+from .. import quality, selectors, transcription
 from ..speech.base import TranscriptionError
 from ..speech.engines import ENGINE_NAMES, installed, resolve_engine_name
 
@@ -24,10 +24,13 @@ def transcription_settings(request: HttpRequest) -> HttpResponse:
         "problem": problem,
         "options": transcription.effective_decoding(engine, spec),
         "teams": [
-            (team, transcription.vocabulary_terms(team.vocabulary))
+            (team, transcription.vocabulary_terms(team.vocabulary), quality.label(team.quality))
             for team in selectors.teams_for_user(request.user)
         ],
         "installed": {name: installed(name) for name in ENGINE_NAMES},
+        "qualities": quality.choices(),
+        "measured_on": quality.MEASURED_ON,
+        "second_pass": quality.second_pass_note(),
         # With the API engine, every recording is uploaded to OpenAI: people must know.
         "audio_leaves_server": engine == "api",
     }

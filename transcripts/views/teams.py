@@ -14,6 +14,7 @@ from ..forms import (
     InvitationForm,
     MemberRoleForm,
     TeamNameForm,
+    TeamQualityForm,
     TeamRetentionForm,
     TeamVocabularyForm,
 )
@@ -68,6 +69,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "invitation_link": request.session.pop("invitation_link", None) if is_manager else None,
         "retention_form": TeamRetentionForm(instance=team),
         "vocabulary": transcription.vocabulary_terms(team.vocabulary),
+        "quality_form": TeamQualityForm(instance=team),
     }
     return render(request, "transcripts/team_detail.html", context)
 
@@ -157,4 +159,18 @@ def team_retention(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         errors = [message for field in form.errors.values() for message in field]
         messages.error(request, " ".join(errors))
+    return redirect(team)
+
+
+@require_POST
+def team_quality(request: HttpRequest, slug: str) -> HttpResponse:
+    """Fast or Accurate for the team's uploads. Managers only: it sets what every upload of
+    the team costs, unless the uploader chooses."""
+    team = team_managed_by(request, slug)
+    form = TeamQualityForm(request.POST, instance=team)
+    if form.is_valid():
+        form.save()
+        messages.success(request, f"New calls will be transcribed {team.get_quality_display()}.")
+    else:
+        messages.error(request, " ".join(form.errors.get("quality", ["Choose Fast or Accurate."])))
     return redirect(team)

@@ -6,6 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from transcripts import exports, speakers, transcription
+from transcripts import quality as choices
+from transcripts.models import Quality
 from transcripts.speech.base import TranscriptionError
 from transcripts.speech.engines import load_engine
 from transcripts.speech.pipeline import (
@@ -45,19 +47,39 @@ class Command(BaseCommand):
             default=0,
             help="The rep's channel of a dual-channel recording: 0 left (default), 1 right.",
         )
+        parser.add_argument(
+            "--quality",
+            choices=[q.value for q in Quality],
+            default=Quality.FAST,
+            help="fast (WHISPER_MODEL, with the second pass) or accurate (WHISPER_ACCURATE_MODEL)"
+            "; --model names another model instead.",
+        )
 
     def handle(
-        self, *args, files, format, model, engine, speakers, no_diarize, rep_channel, **options
+        self,
+        *args,
+        files,
+        format,
+        model,
+        engine,
+        quality,
+        speakers,
+        no_diarize,
+        rep_channel,
+        **options,
     ):
         self.voices_expected = speakers
         self.diarize = not no_diarize
         self.rep_channel = rep_channel
         spec = transcription.engine_spec()
-        spec = replace(spec, model=model or spec.model, engine=engine or spec.engine)
+        model = model or choices.model_for(quality)
+        spec = replace(spec, model=model, engine=engine or spec.engine)
         decode_options = transcription.decode_options()
         started = time.monotonic()
         try:
             loaded = load_engine(spec)
+            # As the worker does: a Fast call's unsure lines decoded again, where base is here.
+            self.second_pass = transcription.second_pass(spec)
         except TranscriptionError as error:
             raise CommandError(str(error)) from error
         load_seconds = time.monotonic() - started
@@ -94,6 +116,7 @@ class Command(BaseCommand):
                     decode_options,
                     window_seconds=transcription.window_seconds(),
                     on_heard=lambda channel, spans, unheard: speech.extend(spans),
+                    second_pass=self.second_pass,
                 )
             )
             finished = diarized = time.monotonic()
@@ -132,6 +155,7 @@ class Command(BaseCommand):
             "layout": recording.report.layout,
             **engine.describe(),
             "options": decode_options.as_dict(),
+            "second_pass": self.second_pass.describe() if self.second_pass else None,
             # Mono recordings: voices told apart (None when not diarized).
             "voices": voices,
             "timings": {**timings, "speed": round(duration / max(diarized - started, 1e-9), 2)},
