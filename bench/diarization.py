@@ -373,6 +373,19 @@ def render(
         "",
         f"Words on the right speaker, {medians}.",
         "",
+        "How (transcripts/speech/diarization.py): webrtcvad finds the stretches of speech; each "
+        "is cut into windows of about 1.6 s side by side (the encoder reads each moment once, "
+        "so it costs what the speech lasts); resemblyzer's encoder (its weights from the wheel, "
+        "the network and mel spectrogram rebuilt on torch without librosa) makes a d-vector of "
+        "each; pieces of one stretch (up to 5 s, at least 1 s; a repeated identical utterance "
+        "counted once) are clustered on d-vectors less the call's mean, by spectral clustering "
+        "or k-means, whichever holds its clusters tighter; voices are added while no two "
+        "centroids are 0.935 alike or more and each holds its share of speech; a Viterbi pass "
+        "gives every window its voice, a change cheap at a pause and dear inside a stretch. "
+        "Words go to the voice speaking at their time; segments are split where it changes. "
+        "A call's voices are compared with voice prints in a phone line's band (300-3400 Hz), "
+        "where a print enrolled on a laptop matches the same voice on a phone call.",
+        "",
         "### The rep recognised by voice",
         "",
         f"Each cast voice and {len(STRANGERS)} voices heard on no call enrolled from a "

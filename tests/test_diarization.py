@@ -4,6 +4,7 @@ encoder on espeak-ng speech (bench.corpus speaks it), and the attribution of wor
 The calls here are spoken from CallWriter's sales script; the benchmark (bench/diarization.py)
 uses other sentences, other voices and other seeds."""
 
+import functools
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,18 @@ VOICES = {
     "prospect": corpus.Voice("en-gb+f3", 160, 60),
     "manager": corpus.Voice("en-gb-x-gbclan", 165, 38),
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_encoder_thread():
+    """One torch thread: tests share the machine with other work, and there torch's threads
+    spend seconds waiting on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def share_right(found: Diarization, turns) -> float:
@@ -131,12 +144,12 @@ def test_a_long_call_is_clustered_from_a_sample_and_every_window_still_gets_its_
     assert share_right(found, turns) >= 0.95
 
 
-def test_the_engines_speech_spans_confirm_where_speech_is(two_voices):
-    samples, turns = two_voices
-    speech = [(turn.start, turn.end) for turn in turns]
-    found = diarization.diarize(samples, speech=speech)
-    assert found.voices == 2
-    assert share_right(found, turns) >= 0.95
+def test_the_engines_speech_spans_are_taken_where_webrtcvad_hears_nothing(monkeypatch):
+    monkeypatch.setattr(diarization, "speech_spans", lambda audio: [])
+    samples = np.random.default_rng(5).normal(0, 0.1, 8 * SAMPLE_RATE).astype(np.float32)
+    found = diarization.diarize(samples, speech=[(1.0, 3.0), (3.05, 4.5)])
+    assert found.voices == 1
+    assert [(turn.start, turn.end) for turn in found.turns] == [(1.0, 4.5)]
 
 
 def test_progress_goes_up_to_one(two_voices):
@@ -219,6 +232,7 @@ ENROLMENT = (
 )
 
 
+@functools.cache
 def enrolment(voice: corpus.Voice) -> np.ndarray:
     with tempfile.TemporaryDirectory() as folder:
         return corpus.speak(ENROLMENT, voice, Path(folder))
@@ -238,7 +252,7 @@ def test_the_rep_is_recognised_by_a_voice_print(two_voices, diarized_two_voices)
 
 
 def test_no_one_is_named_when_the_rep_does_not_speak(diarized_two_voices):
-    stranger = diarization.voice_print(enrolment(VOICES["manager"]))
+    stranger = diarization.voice_print(enrolment(corpus.Voice("en-us+f5", 190, 75)))
     voice, similarities = diarization.recognise(diarized_two_voices, stranger[0])
     assert voice is None
     assert max(similarities.values()) < diarization.REP_SIMILARITY
