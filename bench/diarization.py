@@ -173,6 +173,7 @@ class CallResult:
     mapping: dict[int, str] = field(default_factory=dict)
     similarities: list[float] = field(default_factory=list)
     centroids: np.ndarray | None = None
+    pitches: list = field(default_factory=list)
 
 
 def run_call(engine, options, clip: corpus.Clip, kind: str, threads: int) -> CallResult:
@@ -215,6 +216,7 @@ def run_call(engine, options, clip: corpus.Clip, kind: str, threads: int) -> Cal
         transcribe_cpu=transcribed_cpu - started_cpu,
         mapping=mapping,
         centroids=found.centroids,
+        pitches=found.pitches,
     )
 
 
@@ -232,19 +234,24 @@ class RepTrial:
     best_similarity: float
 
 
-def rep_trials(results: list[CallResult], prints: dict[str, np.ndarray]) -> list[RepTrial]:
-    """Every enrolled voice looked for on every call, at the threshold in force."""
-    from transcripts.speech.diarization import REP_SIMILARITY
+def rep_trials(
+    results: list[CallResult], prints: dict[str, tuple[np.ndarray, float | None]]
+) -> list[RepTrial]:
+    """Every enrolled voice (its print's vector and pitch) looked for on every call, by
+    recognise() at the threshold and pitch tolerance in force."""
+    from transcripts.speech.diarization import Diarization, recognise
 
     trials = []
     for result in results:
-        similarity = result.centroids @ np.array(list(prints.values())).T
-        for column, voice in enumerate(prints):
-            best = int(np.argmax(similarity[:, column]))
-            score = float(similarity[best, column])
-            named = result.mapping.get(best, "?") if score >= REP_SIMILARITY else None
+        found = Diarization(
+            voices=len(result.centroids), turns=[], centroids=result.centroids,
+            pitches=result.pitches,
+        )  # fmt: skip
+        for voice, (vector, pitch) in prints.items():
+            named_voice, scores = recognise(found, vector, pitch=pitch)
+            named = None if named_voice is None else result.mapping.get(named_voice, "?")
             speaks = voice in result.mapping.values()
-            trials.append(RepTrial(voice, result.name, speaks, named, score))
+            trials.append(RepTrial(voice, result.name, speaks, named, max(scores.values())))
     return trials
 
 
@@ -317,7 +324,7 @@ def render(
     clips: dict[str, corpus.Clip],
     others_share: float,
 ) -> str:
-    from transcripts.speech.diarization import REP_SIMILARITY
+    from transcripts.speech.diarization import PITCH_TOLERANCE_SEMITONES, REP_SIMILARITY
 
     header = [
         "call", "kind", "min", "voices (found / true)", "words", "words on the right speaker",
@@ -390,7 +397,8 @@ def render(
         "",
         f"Each cast voice and {len(STRANGERS)} voices heard on no call enrolled from a "
         f"{len(ENROLMENT_TEXT.split())}-word passage read alone (voice_print), then looked for "
-        f"on every call (recognise, REP_SIMILARITY = {REP_SIMILARITY}): recognised on "
+        f"on every call (recognise: REP_SIMILARITY = {REP_SIMILARITY} and the voice's median "
+        f"pitch within {PITCH_TOLERANCE_SEMITONES} semitones of the print's): recognised on "
         f"{recognised} of {len(present)} calls where the voice speaks "
         f"({recognised / max(len(present), 1):.1%}), a voice named on {false_rep} of "
         f"{len(absent)} calls where it does not speak.",
@@ -442,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from bench.run import OtherLoad
     from transcripts import transcription
-    from transcripts.speech.diarization import voice_print
+    from transcripts.speech.diarization import speech_pitch, voice_print
     from transcripts.speech.engines import load_engine
 
     corpus.require_tools()
@@ -468,9 +476,10 @@ def main(argv: list[str] | None = None) -> int:
         voices = {v for call in calls for v in call.cast} | set(STRANGERS)
         prints = {}
         for voice in sorted(voices, key=lambda v: v.name):
-            made = voice_print(enrolment_audio(voice), threads=threads)
+            samples = enrolment_audio(voice)
+            made = voice_print(samples, threads=threads)
             if made is not None:
-                prints[voice.name] = made[0]
+                prints[voice.name] = (made[0], speech_pitch(samples))
         trials = rep_trials(results, prints)
         long_call = memory = None
         if not args.skip_long:

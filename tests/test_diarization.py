@@ -268,3 +268,92 @@ def test_prints_fold_by_their_seconds():
     folded = diarization.fold(a, 30.0, b, 10.0)
     assert np.linalg.norm(folded) == pytest.approx(1.0)
     assert folded[0] == pytest.approx(3 * folded[1])
+
+
+# --- Pitch ------------------------------------------------------------------------------------
+
+
+def harmonic_tone(pitch: float, seconds: float = 3.0) -> np.ndarray:
+    """A buzz of `pitch` Hz and its first seven harmonics, like a voiced vowel."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (0.1 * sum(np.sin(2 * np.pi * pitch * k * t) / k for k in range(1, 8))).astype(
+        np.float32
+    )
+
+
+@pytest.mark.parametrize("pitch", [85.0, 120.0, 210.0, 330.0])
+def test_the_pitch_of_a_tone_is_its_fundamental(pitch):
+    assert diarization.speech_pitch(harmonic_tone(pitch), [(0.0, 3.0)]) == pytest.approx(
+        pitch, rel=0.01
+    )
+
+
+def test_the_pitch_is_found_without_its_fundamental():
+    """A phone line drops everything under 300 Hz: the period is still heard in the harmonics."""
+    tone = harmonic_tone(110.0)
+    spectrum = np.fft.rfft(tone)
+    frequencies = np.fft.rfftfreq(len(tone), 1 / SAMPLE_RATE)
+    spectrum[(frequencies < 300) | (frequencies > 3400)] = 0
+    phone = np.fft.irfft(spectrum, len(tone)).astype(np.float32)
+    assert diarization.speech_pitch(phone, [(0.0, 3.0)]) == pytest.approx(110.0, rel=0.02)
+
+
+def test_noise_and_silence_have_no_pitch():
+    noise = np.random.default_rng(7).normal(0, 0.1, 3 * SAMPLE_RATE).astype(np.float32)
+    assert diarization.speech_pitch(noise, [(0.0, 3.0)]) is None
+    assert diarization.speech_pitch(np.zeros(3 * SAMPLE_RATE, np.float32)) is None
+    # Only the spans given are read.
+    assert diarization.speech_pitch(harmonic_tone(150.0), [(0.0, 0.2)]) is None
+
+
+def test_a_voice_has_the_pitch_of_its_enrolment(two_voices, diarized_two_voices):
+    """espeak's pitch setting moves the measured pitch, and a voice on a call has the pitch of
+    the same voice read alone, within the tolerance recognise() allows."""
+    _, turns = two_voices
+    low = diarization.speech_pitch(enrolment(corpus.Voice("en-us+m3", 170, 30)))
+    high = diarization.speech_pitch(enrolment(corpus.Voice("en-us+m3", 170, 70)))
+    assert low and high and diarization.semitones(high, low) > 2 and high > low
+    rep_turn = next(t for t in turns if t.voice == VOICES["rep"].name)
+    rep = diarized_two_voices.voice_between(rep_turn.start, rep_turn.end)
+    on_call = diarized_two_voices.pitches[rep]
+    alone = diarization.speech_pitch(enrolment(VOICES["rep"]))
+    assert diarization.semitones(on_call, alone) <= diarization.PITCH_TOLERANCE_SEMITONES
+    other = diarized_two_voices.pitches[1 - rep]
+    assert diarization.semitones(other, alone) > diarization.PITCH_TOLERANCE_SEMITONES
+
+
+def two_alike_voices(pitches) -> Diarization:
+    """Two voices both close to the print e0 (0.99 and 0.97 alike), of the given pitches."""
+    centroids = np.zeros((2, diarization.EMBEDDING_SIZE))
+    for row, alike in enumerate((0.99, 0.97)):
+        centroids[row, 0], centroids[row, row + 1] = alike, np.sqrt(1 - alike**2)
+    return Diarization(voices=2, turns=[], centroids=centroids, pitches=pitches)
+
+
+def test_the_rep_is_the_alike_voice_whose_pitch_agrees():
+    vector = np.eye(1, diarization.EMBEDDING_SIZE)[0]
+    found = two_alike_voices([200.0, 110.0])
+    # The closer voice is an octave off: the other, as alike as the threshold asks, is the rep.
+    assert diarization.recognise(found, vector, pitch=112.0)[0] == 1
+    assert diarization.recognise(found, vector, pitch=196.0)[0] == 0
+    # No voice of the print's pitch: nobody is named, however alike.
+    voice, scores = diarization.recognise(found, vector, pitch=150.0)
+    assert voice is None and scores[0] == pytest.approx(0.99)
+    # Nor one of the right pitch that is not alike enough.
+    assert diarization.recognise(found, vector, threshold=0.98, pitch=110.0)[0] is None
+
+
+def test_without_a_pitch_the_closest_voice_is_the_rep():
+    vector = np.eye(1, diarization.EMBEDDING_SIZE)[0]
+    # A print made before pitch was measured: the old rule.
+    assert diarization.recognise(two_alike_voices([200.0, 110.0]), vector)[0] == 0
+    # A voice whose pitch could not be measured is judged by its vector.
+    assert diarization.recognise(two_alike_voices([None, 110.0]), vector, pitch=150.0)[0] == 0
+    assert diarization.recognise(two_alike_voices([]), vector, pitch=150.0)[0] == 0
+
+
+def test_pitches_fold_on_the_semitone_scale_by_seconds():
+    assert diarization.fold_pitch(None, 0.0, 120.0, 30.0) == 120.0
+    assert diarization.fold_pitch(120.0, 30.0, None, 10.0) == 120.0
+    assert diarization.fold_pitch(100.0, 10.0, 400.0, 10.0) == pytest.approx(200.0)
+    assert diarization.fold_pitch(100.0, 30.0, 200.0, 10.0) == pytest.approx(2**0.25 * 100, 0.01)

@@ -105,6 +105,8 @@ def test_a_recording_of_oneself_makes_a_voice_print_and_is_deleted(
     assert np.linalg.norm(voice_print.as_array) == pytest.approx(1.0, abs=1e-3)
     assert 12 <= voice_print.seconds <= 30
     assert voice_print.calls == 0 and voice_print.enrolled_at is not None
+    # Its pitch too (a man's speaking voice: about 85-180 Hz).
+    assert 70 <= voice_print.pitch <= 200
     enrolment.refresh_from_db()
     assert enrolment.status == VoiceEnrolment.Status.DONE and enrolment.audio.name == ""
     assert stored_files(settings) == [], "the recording of a person's voice was kept"
@@ -242,6 +244,8 @@ def test_a_dual_channel_call_teaches_its_rep_their_voice_and_is_not_diarized(
     # The rep's channel (left) holds about 30 s of Dana's speech.
     assert 10 <= learned.seconds <= 30
     assert call.voice_print_seconds == pytest.approx(learned.seconds, abs=0.01)
+    rep_alone = diarization.speech_pitch(audio.decode(recordings["stereo rep"]))
+    assert diarization.semitones(learned.pitch, rep_alone) <= 1.0
     # What it learned is the rep's voice: it recognises a recording of them, not a stranger.
     me, _ = diarization.voice_print(audio.decode(recordings["stereo rep"]))
     stranger, _ = diarization.voice_print(audio.decode(recordings["stranger"]))
@@ -255,5 +259,19 @@ def test_a_dual_channel_call_teaches_its_rep_their_voice_and_is_not_diarized(
     # A call teaches once: a worker that holds it again (a resumed run) adds nothing.
     Call.objects.filter(pk=call.pk).update(status=Call.Status.PROCESSING, lease_owner="again")
     call.refresh_from_db()
-    assert not call.teach_rep_voice("again", me, 10.0)
+    assert not call.teach_rep_voice("again", me, 10.0, 300.0)
     assert VoicePrint.objects.get(user=alice).calls == 1
+    assert VoicePrint.objects.get(user=alice).pitch == learned.pitch
+
+
+def test_pitch_is_folded_into_a_print_weighted_by_seconds(alice):
+    vector = np.eye(1, 256, dtype=np.float32)[0]
+    # A print made before pitch was measured takes the first pitch it hears.
+    made = VoicePrint.learn(alice, vector, 20.0, from_call=True)
+    assert made.pitch is None
+    assert VoicePrint.learn(alice, vector, 10.0, from_call=True, pitch=100.0).pitch == 100.0
+    # 30 s at 100 Hz and 30 s at 200 Hz: an octave's middle on the semitone scale.
+    learned = VoicePrint.learn(alice, vector, 30.0, from_call=False, pitch=200.0)
+    assert learned.pitch == pytest.approx(141.4, abs=0.1)
+    # Speech without a measured pitch leaves it.
+    assert VoicePrint.learn(alice, vector, 10.0, from_call=True).pitch == learned.pitch

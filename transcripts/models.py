@@ -1253,7 +1253,7 @@ class Call(models.Model):
             self.holds_lease(worker), **{**self.NO_VOICES, "diarization_error": message[:300]}
         )
 
-    def teach_rep_voice(self, worker: str, vector, seconds: float) -> bool:
+    def teach_rep_voice(self, worker: str, vector, seconds: float, pitch=None) -> bool:
         """Fold the rep's speech on this dual-channel call into the rep's voice print, once:
         the call records what it added in the same transaction."""
         with transaction.atomic():
@@ -1262,7 +1262,7 @@ class Call(models.Model):
                 voice_print_seconds=round(seconds, 3),
             ):
                 return False
-            VoicePrint.learn(self.rep, vector, seconds, from_call=True)
+            VoicePrint.learn(self.rep, vector, seconds, from_call=True, pitch=pitch)
         return True
 
     def start_saving(self, worker: str) -> bool:
@@ -1671,6 +1671,10 @@ class VoicePrint(models.Model):
     # print is folded in weighted by its seconds.
     seconds = models.FloatField(default=0.0)
     calls = models.PositiveIntegerField(default=0)
+    # The median pitch of their voiced speech, Hz (diarization.speech_pitch), folded like the
+    # vector; None: not measured (a print made before pitch was), and then the vector decides
+    # alone.
+    pitch = models.FloatField(null=True, blank=True)
     enrolled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -1682,9 +1686,12 @@ class VoicePrint(models.Model):
         return np.asarray(self.vector, dtype=np.float32)
 
     @classmethod
-    def learn(cls, user, vector: np.ndarray, seconds: float, *, from_call: bool) -> VoicePrint:
-        """Fold `seconds` of `user`'s speech, as a d-vector, into their print (made if they
-        have none): a mean weighted by seconds, so a long call counts for more than a word."""
+    def learn(
+        cls, user, vector: np.ndarray, seconds: float, *, from_call: bool, pitch=None
+    ) -> VoicePrint:
+        """Fold `seconds` of `user`'s speech, as a d-vector and its median `pitch` (Hz, None if
+        unknown), into their print (made if they have none): a mean weighted by seconds, so a
+        long call counts for more than a word."""
         from .speech import diarization
 
         now = timezone.now()
@@ -1695,6 +1702,9 @@ class VoicePrint(models.Model):
                 vector = diarization.fold(
                     voice_print.as_array, voice_print.seconds, np.asarray(vector), seconds
                 )
+            voice_print.pitch = diarization.fold_pitch(
+                voice_print.pitch, voice_print.seconds, pitch, seconds
+            )
             voice_print.vector = [round(float(x), 6) for x in vector]
             voice_print.seconds += seconds
             if from_call:

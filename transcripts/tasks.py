@@ -259,7 +259,7 @@ class CallTranscription:
         voice_print = VoicePrint.objects.filter(user_id=self.call.rep_id).first()
         if self.call.rep_id is None or voice_print is None or not voice_print.vector:
             return None, {}
-        return diarization.recognise(found, voice_print.as_array)
+        return diarization.recognise(found, voice_print.as_array, pitch=voice_print.pitch)
 
     def teach_rep_voice(self, recording: Recording) -> None:
         """Learn the rep's voice print from their channel of a dual-channel call, while the
@@ -274,14 +274,18 @@ class CallTranscription:
             from .speech import diarization
 
             spans = self.call.speech_on_channel(rep_channel)
-            learned = diarization.voice_print(track.load(), spans)
+            samples = track.load()
+            learned = diarization.voice_print(samples, spans)
+            pitch = diarization.speech_pitch(samples, spans) if learned else None
         except Exception:
             logger.exception("Learning a voice print from call %s failed", self.call.pk)
             return
         if learned is None:
             return  # too little of the rep's speech to learn from
         vector, seconds = learned
-        if not with_database_retry(lambda: self.call.teach_rep_voice(self.worker, vector, seconds)):
+        if not with_database_retry(
+            lambda: self.call.teach_rep_voice(self.worker, vector, seconds, pitch)
+        ):
             raise LeaseLost
 
     def save(self, started: float) -> None:
@@ -375,15 +379,16 @@ def enrol_voice(enrolment_id: int) -> str:
             f"least {VoiceEnrolment.MIN_SPEECH_SECONDS:.0f} seconds, somewhere quiet."
         )
         return "failed"
-    vector, seconds = learned
+    vector, seconds, pitch = learned
     with transaction.atomic():
-        VoicePrint.learn(enrolment.user, vector, seconds, from_call=False)
+        VoicePrint.learn(enrolment.user, vector, seconds, from_call=False, pitch=pitch)
         enrolment.learned(seconds)
     return "done"
 
 
 def voice_print_of_sample(enrolment: VoiceEnrolment):
-    """(vector, seconds of speech) of an enrolment recording, or None: decoded like a call's
+    """(vector, seconds of speech, median pitch) of an enrolment recording, or None (too little
+    speech for a print): decoded like a call's
     recording (a child process bounded in time and memory) and never longer than allowed."""
     from .speech import audio
 
@@ -408,7 +413,8 @@ def voice_print_of_sample(enrolment: VoiceEnrolment):
         samples = decoded.channel(0)
     from .speech import diarization
 
-    return diarization.voice_print(samples)
+    learned = diarization.voice_print(samples)
+    return None if learned is None else (*learned, diarization.speech_pitch(samples))
 
 
 def reap_if_overdue() -> None:

@@ -22,7 +22,7 @@ import functools
 import importlib.util
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +84,25 @@ MIN_PRINT_SECONDS = 3.0
 # A voice's centroid on a call (compared with voice prints) is made from this many windows.
 PRINT_WINDOWS = 30
 
+# Pitch (the median fundamental frequency of voiced speech), a second cue for naming the rep:
+# voices of one accent can be as alike to the speaker encoder as a voice to its own print
+# (espeak's en-gb+f2 and en-gb+f4: 0.989), while their pitch sets them apart. YIN (de
+# Cheveigné and Kawahara 2002) on 25 ms frames every 10 ms, fundamentals 60-400 Hz; a frame
+# whose normalised difference dips under PITCH_THRESHOLD is voiced. Autocorrelation finds the
+# period from the harmonics, so a phone line's missing fundamental (below 300 Hz) does not
+# matter.
+PITCH_RANGE_HZ = (60.0, 400.0)
+PITCH_FRAME = 400
+PITCH_HOP = 160
+PITCH_THRESHOLD = 0.15
+# Frames read for a voice at most (spread over its speech), and the fewest voiced frames (0.3 s)
+# that make a pitch.
+PITCH_MAX_FRAMES = 3000
+MIN_VOICED_FRAMES = 30
+# A voice is named the rep only if its pitch is within this many semitones of the print's:
+# see docs/benchmarks.md, "Speakers".
+PITCH_TOLERANCE_SEMITONES = 1.0
+
 ProgressCallback = Callable[[float], None]
 Spans = list[tuple[float, float]]
 
@@ -102,6 +121,8 @@ class Diarization:
     voices: int
     turns: list[Turn]
     centroids: np.ndarray
+    # Each voice's median pitch in Hz (None: too little voiced speech), see speech_pitch().
+    pitches: list[float | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._starts = [turn.start for turn in self.turns]
@@ -653,9 +674,16 @@ def _diarize(
     turns = [Turn(round(t.start, 3), round(t.end, 3), t.voice) for t in turns]
     voices = np.array([renumber[int(label)] for label in labels])
     centroids = _voice_vectors(audio, windows, voices, len(order), gain)
+    pitches = [
+        speech_pitch(
+            audio,
+            [(w.owns_from, w.owns_to) for w, v in zip(windows, voices, strict=True) if v == voice],
+        )
+        for voice in range(len(order))
+    ]
     if on_progress:
         on_progress(1.0)
-    return Diarization(voices=len(order), turns=turns, centroids=centroids)
+    return Diarization(voices=len(order), turns=turns, centroids=centroids, pitches=pitches)
 
 
 def _voice_vectors(
@@ -733,6 +761,80 @@ def voice_print(
     return vector.astype(np.float32), round(float(seconds), 2)
 
 
+def speech_pitch(audio: np.ndarray, spans: Spans | None = None) -> float | None:
+    """The median fundamental frequency (Hz) of the voiced frames of `audio` (16 kHz mono) in
+    `spans` (default: where webrtcvad hears speech); None with fewer than MIN_VOICED_FRAMES."""
+    if spans is None:
+        spans = speech_spans(audio)
+    longest_lag = int(SAMPLE_RATE / PITCH_RANGE_HZ[0])
+    shortest_lag = int(SAMPLE_RATE / PITCH_RANGE_HZ[1])
+    length = PITCH_FRAME + longest_lag
+    starts = [
+        offset
+        for start, end in spans
+        for offset in range(int(start * SAMPLE_RATE), int(end * SAMPLE_RATE) - length, PITCH_HOP)
+    ]
+    if len(starts) > PITCH_MAX_FRAMES:
+        starts = [starts[i] for i in np.linspace(0, len(starts) - 1, PITCH_MAX_FRAMES).astype(int)]
+    pitches: list[float] = []
+    for batch in range(0, len(starts), 500):
+        chosen = starts[batch : batch + 500]
+        frames = np.stack([audio[s : s + length] for s in chosen]).astype(np.float64)
+        pitches.extend(_yin(frames, shortest_lag, longest_lag))
+    if len(pitches) < MIN_VOICED_FRAMES:
+        return None
+    return round(float(np.median(pitches)), 1)
+
+
+def _yin(frames: np.ndarray, shortest_lag: int, longest_lag: int) -> list[float]:
+    """The fundamental (Hz) of each voiced frame of `frames` (rows of PITCH_FRAME + longest_lag
+    samples): YIN's cumulative mean normalised difference, its first dip under PITCH_THRESHOLD
+    taken to its local minimum, refined by a parabola."""
+    size = 1 << int(np.ceil(np.log2(2 * frames.shape[1])))
+    head = np.fft.rfft(frames[:, :PITCH_FRAME], size)
+    whole = np.fft.rfft(frames, size)
+    cross = np.fft.irfft(np.conj(head) * whole, size)[:, : longest_lag + 1]
+    squares = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames**2, axis=1)], axis=1)
+    lags = np.arange(longest_lag + 1)
+    shifted = squares[:, lags + PITCH_FRAME] - squares[:, lags]
+    difference = squares[:, [PITCH_FRAME]] + shifted - 2 * cross
+    difference[:, 0] = 0.0
+    running = np.cumsum(difference[:, 1:], axis=1)
+    normalised = np.ones_like(difference)
+    normalised[:, 1:] = difference[:, 1:] * lags[1:] / np.maximum(running, 1e-12)
+    found: list[float] = []
+    for row in normalised:
+        below = np.flatnonzero(row[shortest_lag:longest_lag] < PITCH_THRESHOLD)
+        if not len(below):
+            continue
+        lag = shortest_lag + int(below[0])
+        while lag + 1 < longest_lag and row[lag + 1] < row[lag]:
+            lag += 1
+        before, here, after = row[lag - 1], row[lag], row[lag + 1]
+        bend = before - 2 * here + after
+        shift = 0.5 * (before - after) / bend if bend > 0 else 0.0
+        found.append(SAMPLE_RATE / (lag + shift))
+    return found
+
+
+def semitones(a: float, b: float) -> float:
+    """How far apart two pitches are, in semitones (12 a doubling)."""
+    return abs(12 * math.log2(a / b))
+
+
+def fold_pitch(pitch_a: float | None, seconds_a: float, pitch_b: float | None, seconds_b: float):
+    """Two pitches of one voice as one: their mean (on the semitone scale) weighted by seconds;
+    a missing one leaves the other."""
+    if pitch_a is None or seconds_a <= 0:
+        return pitch_b
+    if pitch_b is None or seconds_b <= 0:
+        return pitch_a
+    log = (math.log2(pitch_a) * seconds_a + math.log2(pitch_b) * seconds_b) / (
+        seconds_a + seconds_b
+    )
+    return round(2**log, 1)
+
+
 def fold(vector_a, seconds_a: float, vector_b, seconds_b: float) -> np.ndarray:
     """Two prints of one voice as one: their mean weighted by seconds of speech, normalised."""
     a, b = np.asarray(vector_a, dtype=np.float64), np.asarray(vector_b, dtype=np.float64)
@@ -740,14 +842,31 @@ def fold(vector_a, seconds_a: float, vector_b, seconds_b: float) -> np.ndarray:
 
 
 def recognise(
-    diarization: Diarization, vector, threshold: float = REP_SIMILARITY
+    diarization: Diarization,
+    vector,
+    threshold: float = REP_SIMILARITY,
+    pitch: float | None = None,
+    tolerance: float = PITCH_TOLERANCE_SEMITONES,
 ) -> tuple[int | None, dict[int, float]]:
-    """The voice of the call that is `vector`'s (a voice print) if it is at least `threshold`
-    alike, and every voice's cosine similarity to the print."""
+    """The voice of the call that is `vector`'s (a voice print) and every voice's cosine
+    similarity to the print. The voice is the most alike one at least `threshold` alike whose
+    pitch is within `tolerance` semitones of the print's `pitch`: d-vectors alone take two
+    voices of one accent for one. Without a pitch (on the print, or a voice's), the closest
+    voice at least `threshold` alike."""
     if not diarization.voices:
         return None, {}
     print_ = _normalised(np.asarray(vector, dtype=np.float64))
     similarity = diarization.centroids @ print_
     scores = {voice: round(float(s), 4) for voice, s in enumerate(similarity)}
     best = int(np.argmax(similarity))
-    return (best if similarity[best] >= threshold else None), scores
+    if pitch is None:
+        return (best if similarity[best] >= threshold else None), scores
+    voice_pitches = list(diarization.pitches) + [None] * diarization.voices
+    for voice in np.argsort(-similarity):
+        voice = int(voice)
+        if similarity[voice] < threshold:
+            break
+        heard = voice_pitches[voice]
+        if heard is None or semitones(heard, pitch) <= tolerance:
+            return voice, scores
+    return None, scores
