@@ -148,7 +148,9 @@ def test_a_mono_call_gets_its_speakers_and_a_line_is_moved_by_hand(page, alice, 
     page.keyboard.press("Enter")
     chooser = page.locator(f"#line-voice-{index}")
     chooser.wait_for()
-    page.wait_for_function(f"document.activeElement.id === 'line-voice-{index}'")
+    # A function, not an expression: Playwright evals a bare expression in the page, which the
+    # site's CSP (no 'unsafe-eval') forbids.
+    page.wait_for_function("(id) => document.activeElement.id === id", arg=f"line-voice-{index}")
     chooser.select_option(label=REP_NAME)
     page.locator(f"#line-speaker-save-{index}").focus()
     page.keyboard.press("Enter")
