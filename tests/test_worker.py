@@ -194,3 +194,24 @@ def test_it_gives_up_when_the_database_stays_away(monkeypatch):
 
     with pytest.raises(OperationalError):
         tasks.with_database_retry(down)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_loading_longer_than_the_lease_keeps_the_call(acme, make_call, settings):
+    # Loading the second pass's model or the speaker encoder reports no progress; on a busy
+    # machine it outlasted a short lease and the reaper handed the call to another worker.
+    import time
+
+    from transcripts.tasks import CallTranscription
+
+    settings.CALL_LEASE_SECONDS = 1
+    call = make_call(acme)
+    assert call.claim("w1")
+    run = CallTranscription(call, "w1")
+    with run.keeping_lease():
+        time.sleep(3)
+        call.refresh_from_db()
+        assert call.lease_expires_at > timezone.now()
+        assert not call.requeue_if_lease_expired()
+    time.sleep(1.5)
+    assert call.requeue_if_lease_expired(), "the lease is no longer kept once loading is over"

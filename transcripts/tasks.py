@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,6 +35,9 @@ DIARIZATION_FAILURE = (
     "finding who speaks when failed (it has been logged). The transcript is complete; "
     "transcribe the call again to try once more."
 )
+
+# A model load keeps the lease from a thread (CallTranscription.keeping_lease) for this long.
+MAX_LOADING_SECONDS = 300
 
 # The reaper is scheduled every minute; a busy worker runs it when it is this late.
 REAPER_OVERDUE_SECONDS = 90
@@ -147,6 +153,31 @@ class CallTranscription:
             raise
         return recording
 
+    @contextlib.contextmanager
+    def keeping_lease(self) -> Iterator[None]:
+        """Renew the lease from a thread while a step that reports no progress runs: loading a
+        model (the second pass's, the speaker encoder with torch's import) can outlast a short
+        lease on a busy machine. Bounded: a load that never ends still loses the call."""
+        done = threading.Event()
+        interval = max(0.5, settings.CALL_LEASE_SECONDS / 4)
+
+        def renew() -> None:
+            try:
+                deadline = time.monotonic() + MAX_LOADING_SECONDS
+                while not done.wait(interval) and time.monotonic() < deadline:
+                    if not with_database_retry(lambda: self.call.heartbeat(self.worker)):
+                        return  # taken away: the run notices at its next report
+            finally:
+                connection.close()  # this thread's own connection
+
+        beat = threading.Thread(target=renew, name="lease", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beat.join()
+
     def still_held(self) -> None:
         """Renew the lease while decoding, so the reaper leaves the call alone; a lost lease
         (a cancel) stops the decoding. A busy worker also runs an overdue reaper."""
@@ -175,6 +206,8 @@ class CallTranscription:
             self.call.team, **({} if recording.is_dual else {"word_timestamps": True})
         )
         second_pass = transcription.second_pass(spec)
+        if second_pass is not None:
+            second_pass.while_loading = self.keeping_lease
         recorded = engine.effective_options(options).as_dict()
         if second_pass is not None:
             recorded["second_pass"] = second_pass.describe()
@@ -217,8 +250,11 @@ class CallTranscription:
         if not segments:
             return  # nothing said: nobody to name
         try:
+            from .speech import diarization
             from .speech.pipeline import diarize_track
 
+            with self.keeping_lease():
+                diarization.load_encoder()
             found, lines = diarize_track(
                 recording,
                 segments,

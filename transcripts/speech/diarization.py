@@ -186,6 +186,12 @@ def _encoder():
     return encoder
 
 
+def load_encoder() -> None:
+    """Load the speaker encoder now (torch's import and the weights take seconds), once a
+    process: a worker keeps its lease on the call meanwhile."""
+    _encoder()
+
+
 @functools.cache
 def _mel_filters(phone: bool = False) -> np.ndarray:
     """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40): Slaney's mel scale and norm. With

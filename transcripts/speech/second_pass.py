@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -167,10 +168,15 @@ class SecondPass:
         # a few seconds of telephone audio.
         self.language = language
 
+    # Wraps the loading of the engine, which reports no progress: the worker keeps its lease on
+    # the call meanwhile (tasks.CallTranscription.keeping_lease).
+    while_loading: Callable[[], AbstractContextManager] = nullcontext
+
     @property
     def engine(self) -> Engine:
         if not isinstance(self._engine, Engine):
-            self._engine = self._engine()
+            with self.while_loading():
+                self._engine = self._engine()
         return self._engine
 
     def describe(self) -> dict:
