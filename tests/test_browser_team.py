@@ -221,10 +221,10 @@ def test_a_manager_sets_up_a_team_without_the_admin(open_page, web, db):
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#line-2 .edited-badge")
     assert "at the moment" in page.inner_text("#line-2 .text")
-    page.click(".rename summary")
-    page.wait_for_selector(".rename input[name=title]:focus")
+    page.click("#call-rename summary")
+    page.wait_for_selector("#call-rename input[name=title]:focus")
     page.keyboard.press("Escape")
-    assert not page.eval_on_selector(".rename", "details => details.open")
+    assert not page.eval_on_selector("#call-rename", "details => details.open")
     # A long speaker name wraps in the timeline instead of being cut.
     label = page.locator("#timeline .timeline-label.customer")
     assert label.inner_text() == "Sarah Lee, VP of Revenue Operations"
