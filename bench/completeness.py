@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench import corpus, run
 from bench.configs import TINY, Config
-from bench.report import markdown_table
+from bench.report import markdown_table, write_section
 
 SECTION = "\n## Completeness on the hard corpus"
 # Every clip, the default against sequential beam 5 (issue 11's targets).
@@ -182,16 +182,6 @@ def render(results: list[tuple[ClipResult, ClipResult]], clips: dict[str, corpus
     return "\n".join(lines)
 
 
-def write_section(report: Path, section: str) -> None:
-    """Replace the report's completeness section (up to the next top-level section), or add it."""
-    text = report.read_text() if report.exists() else ""
-    if SECTION in text:
-        before, after = text.split(SECTION, 1)
-        rest = after.split("\n## ", 1)
-        text = before + ("\n## " + rest[1] if len(rest) > 1 else "")
-    report.write_text(text.rstrip("\n") + "\n\n" + section)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.completeness", description=__doc__)
     parser.add_argument("--clips", default=",".join(corpus.HARD_CLIPS))
@@ -216,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         results.append(pair)
     section = render(results, clips)
-    write_section(args.out, section)
+    write_section(args.out, SECTION, section)
     print(section)
     return 0
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import corpus
-from bench.report import markdown_table
+from bench.report import markdown_table, write_section
 
 SECTION = "\n## Speakers on mono calls"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -422,16 +422,6 @@ def render(
     return "\n".join(lines)
 
 
-def write_section(report: Path, section: str) -> None:
-    """Replace the report's speakers section (up to the next top-level section), or add it."""
-    text = report.read_text() if report.exists() else ""
-    if SECTION in text:
-        before, after = text.split(SECTION, 1)
-        rest = after.split("\n## ", 1)
-        text = before + ("\n## " + rest[1] if len(rest) > 1 else "")
-    report.write_text(text.rstrip("\n") + "\n\n" + section)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.diarization", description=__doc__)
     parser.add_argument("--quick", action="store_true", help=f"Only {', '.join(QUICK_NAMES)}.")
@@ -501,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         if trial.speaks != (trial.named is not None) or (trial.named not in (None, trial.voice)):
             print(f"rep miss: {trial}")
     section = render(results, trials, long_call, memory, clips, meter.share)
-    write_section(args.out, section)
+    write_section(args.out, SECTION, section)
     print(section)
     return 0
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import corpus, run
 from bench.completeness import deleted_share
 from bench.configs import BASE, TINY, Config
-from bench.report import markdown_table
+from bench.report import markdown_table, write_section
 
 SECTION = "\n## Fast, Accurate and the second pass"
 ENGINE = "int8, VAD, batched 4, beam 5, holes decoded again (the engine's defaults)"
@@ -124,7 +124,6 @@ def render(results: list[list[Result]], clips: dict[str, corpus.Clip]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.completeness import write_section
     from transcripts.speech.second_pass import LOW_CONFIDENCE
 
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__)
@@ -164,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(group)
     section = render(results, clips)
     if not args.no_write:
-        write_section(args.out, section)
+        write_section(args.out, SECTION, section)
     print(section)
     return 0
 

@@ -277,6 +277,17 @@ def standing_notes() -> list[str]:
     ]
 
 
+def write_section(report: Path, heading: str, section: str) -> None:
+    """Replace the report's section under `heading` (up to the next top-level section) by
+    `section`, or add it at the end: each benchmark tool keeps its own section of the report."""
+    text = report.read_text() if report.exists() else ""
+    if heading in text:
+        before, after = text.split(heading, 1)
+        rest = after.split("\n## ", 1)
+        text = before + ("\n## " + rest[1] if len(rest) > 1 else "")
+    report.write_text(text.rstrip("\n") + "\n\n" + section)
+
+
 # Sections of the report written by other tools (bench/load.py's web latency), kept as they are.
 KEPT_SECTION = "\n## Web latency while workers transcribe"
 

@@ -96,6 +96,46 @@ def overflowing_elements(page) -> list[str]:
     )
 
 
+# Every Content-Security-Policy violation becomes a console error (Chromium also logs its own
+# "Refused to ..." line); Playwright's init scripts are not subject to the page's policy.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI}`
+    + ` at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+
+@contextmanager
+def watched_page(browser, base_url: str) -> Iterator:
+    """A page of a new desktop-sized context at `base_url`, with axe-core installed and every
+    CSP violation collected in its `csp_violations` list."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    install_axe(context)
+    opened = context.new_page()
+    opened.csp_violations = []
+    opened.on(
+        "console",
+        lambda message: (
+            opened.csp_violations.append(f"{opened.url}: {message.text}")
+            if "Refused to" in message.text or "CSP violation" in message.text
+            else None
+        ),
+    )
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def checked_screenshot(page, name: str) -> None:
+    """A screenshot of the page, which must also pass axe-core (no serious violation)."""
+    assert_accessible(page)
+    screenshot(page, name)
+
+
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # From the top: the player sticks to the top of the window, and a full-page shot of a

@@ -123,3 +123,18 @@ def test_only_selects_by_name_and_first_clip():
         "openai-tiny.en-beam5:call_20min",
     }
     assert all("base" in c.name for c in configs.select(every, "base"))
+
+
+def test_each_benchmark_tool_rewrites_only_its_own_section_of_the_report(tmp_path):
+    # bench.quality once wrote its table through completeness's helper, over completeness's.
+    from bench.report import write_section
+
+    report = tmp_path / "benchmarks.md"
+    report.write_text("# Benchmarks\n\n## Completeness\n\nold table\n\n## Speakers\n\nkept\n")
+    write_section(report, "\n## Quality", "## Quality\n\nfirst\n")
+    write_section(report, "\n## Completeness", "## Completeness\n\nnew table\n")
+    write_section(report, "\n## Quality", "## Quality\n\nsecond\n")
+    text = report.read_text()
+    assert "old table" not in text and "first" not in text
+    assert text.count("## Completeness") == text.count("## Quality") == 1
+    assert "new table" in text and "kept" in text and "second" in text

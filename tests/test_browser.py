@@ -21,7 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 from docx import Document
 
-from tests.browser import ARTIFACTS, assert_accessible, chromium, install_axe
+from tests.browser import checked_screenshot as screenshot
+from tests.browser import chromium, watched_page
 from tests.conftest import FIXTURES, PASSWORD
 from tests.workers import Cluster, WebServer
 
@@ -46,49 +47,14 @@ def portal(tmp_path):
     web.stop()
 
 
-# Every Content-Security-Policy violation becomes a console error (Chromium also logs its own
-# "Refused to ..." line); Playwright's init scripts are not subject to the page's policy.
-REPORT_CSP_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI}`
-    + ` at ${event.sourceFile}:${event.lineNumber}`);
-});
-"""
-
-
 @pytest.fixture
 def page(browser, portal):
-    context = browser.new_context(base_url=portal.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    context.add_init_script(REPORT_CSP_VIOLATIONS)
-
-    install_axe(context)
-    opened = context.new_page()
-    opened.csp_violations = []
-    opened.on(
-        "console",
-        lambda message: (
-            opened.csp_violations.append(f"{opened.url}: {message.text}")
-            if "Refused to" in message.text or "CSP violation" in message.text
-            else None
-        ),
-    )
-    yield opened
-    context.close()
+    with watched_page(browser, portal.url) as opened:
+        yield opened
 
 
 def assert_no_csp_violation(page) -> None:
     assert page.csp_violations == []
-
-
-def screenshot(page, name: str) -> None:
-    """A screenshot of the page, which must also pass axe-core (no serious violation)."""
-    assert_accessible(page)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    # From the top: the player sticks to the top of the window, and a full-page shot of a
-    # scrolled page would draw it halfway down.
-    page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def log_in(page, username: str = "alice") -> None:

@@ -29,8 +29,8 @@ def voice_label(voice: int, *, rep_voice: int | None, voices: int, rep_name: str
         return rep_name or REP
     if voices <= 2:
         return CUSTOMER
-    others = [v for v in range(voices) if v != rep_voice]
-    return f"{CUSTOMER} {others.index(voice) + 1}" if voice in others else f"{CUSTOMER} {voice}"
+    # Customers numbered 1, 2... in the order they were first heard, the rep left out.
+    return f"{CUSTOMER} {voice + (voice < rep_voice)}"
 
 
 def person_name(user) -> str:
