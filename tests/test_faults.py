@@ -19,9 +19,11 @@ from transcripts.tasks import reap_stale_calls
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 # Short leases and windows, so a crash is noticed in seconds and a call spans several windows;
-# the slower reference engine on one thread, so a test can catch a call half-way.
+# the slower reference engine on one thread, so a test can catch a call half-way. The lease
+# outlasts the engine's longest silent step here (one window with word timings, the mono calls'
+# default: about 8 s on a quiet machine), or a live worker's call would be reaped.
 FAST_RECOVERY = {
-    "CALL_LEASE_SECONDS": "4",
+    "CALL_LEASE_SECONDS": "15",
     "WHISPER_WINDOW_SECONDS": "25",
     "WHISPER_ENGINE": "openai",
     "WHISPER_THREADS": "1",

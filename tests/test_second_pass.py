@@ -24,6 +24,7 @@ from transcripts.speech.second_pass import (
     load_second_pass,
     pack,
     plan,
+    reach,
 )
 from transcripts.speech.weights import has_packaged_ct2
 from transcripts.speech.wer import word_error_rate
@@ -65,6 +66,20 @@ def test_the_worst_lines_come_first_and_the_budget_is_kept():
     assert [s.first for s in chosen] == [1, 3]
     assert sum(s.seconds for s in chosen) <= 11
     assert plan(lines, budget_seconds=4.9, threshold=0.7) == []
+
+
+def test_a_group_too_long_for_the_budget_gives_way_to_its_worst_lines():
+    # Three neighbouring unsure lines make a 14 s group; 8 s of budget buys its worst line.
+    lines = [line(0, 4, 0.6), line(4.5, 8.5, 0.2), line(9, 13, 0.65), line(20, 21, 0.99)]
+    chosen = plan(lines, budget_seconds=8, threshold=0.7)
+    assert [(s.first, s.last) for s in chosen] == [(1, 1)]
+
+
+def test_the_accurate_models_words_count_up_to_halfway_to_the_neighbouring_lines():
+    lines = [line(0, 2, 0.95), line(2.4, 3, 0.2), line(6, 8, 0.9)]
+    (stretch,) = plan(lines, budget_seconds=60, threshold=0.7)
+    # Halfway to the line before; the context decoded after, where the next line is far.
+    assert reach(stretch, lines) == pytest.approx((2.2, 3 + CONTEXT_SECONDS))
 
 
 def test_stretches_are_packed_into_whisper_sized_clips():
@@ -112,7 +127,6 @@ def test_unsure_lines_are_replaced_where_base_is_surer(phone_call, first_pass):
     better = second(samples, lines, DecodeOptions())
 
     again = [s for s in better if s.decoded_by]
-    # Measured: 4 of tiny.en's 16 lines replaced, WER 43% -> 39%.
     assert again, "base replaced no line on the phone clip"
     assert all(s.decoded_by == "base" and s.first_pass_text for s in again)
     # Where a stretch was replaced, base was surer of it than tiny.en by at least MIN_GAIN.
@@ -120,7 +134,8 @@ def test_unsure_lines_are_replaced_where_base_is_surer(phone_call, first_pass):
     stretches = plan(lines, budget_seconds=second.budget_share * seconds)
     replaced = 0
     for stretch in stretches:
-        new = [w for s in again for w in s.words if stretch.start <= s.start < stretch.end]
+        low, high = reach(stretch, lines)
+        new = [w for s in again for w in s.words if low <= (w.start + w.end) / 2 < high]
         if new:
             replaced += 1
             assert confidence(new) >= stretch.confidence + MIN_GAIN

@@ -36,8 +36,9 @@ DIARIZATION_FAILURE = (
     "transcribe the call again to try once more."
 )
 
-# A model load keeps the lease from a thread (CallTranscription.keeping_lease) for this long.
-MAX_LOADING_SECONDS = 300
+# A step that reports no progress (a model load, the second pass) keeps the lease from a thread
+# for this long at most (CallTranscription.keeping_lease).
+MAX_SILENT_STEP_SECONDS = 600
 
 # The reaper is scheduled every minute; a busy worker runs it when it is this late.
 REAPER_OVERDUE_SECONDS = 90
@@ -156,14 +157,15 @@ class CallTranscription:
     @contextlib.contextmanager
     def keeping_lease(self) -> Iterator[None]:
         """Renew the lease from a thread while a step that reports no progress runs: loading a
-        model (the second pass's, the speaker encoder with torch's import) can outlast a short
-        lease on a busy machine. Bounded: a load that never ends still loses the call."""
+        model (the speaker encoder with torch's import) or the second pass decoding a clip with
+        the accurate model can outlast a lease. Bounded: a step that never ends still loses the
+        call."""
         done = threading.Event()
         interval = max(0.5, settings.CALL_LEASE_SECONDS / 4)
 
         def renew() -> None:
             try:
-                deadline = time.monotonic() + MAX_LOADING_SECONDS
+                deadline = time.monotonic() + MAX_SILENT_STEP_SECONDS
                 while not done.wait(interval) and time.monotonic() < deadline:
                     if not with_database_retry(lambda: self.call.heartbeat(self.worker)):
                         return  # taken away: the run notices at its next report
@@ -199,7 +201,8 @@ class CallTranscription:
         if reason:
             raise TranscriptionError(reason)
         spec = transcription.engine_spec(model=quality.model_for(self.call.quality))
-        engine = load_engine(spec)
+        with self.keeping_lease():
+            engine = load_engine(spec)  # seconds, the first time in this process
         # A mono call's speakers are found word by word: a line two people share is split
         # where the voice changes, which needs each word's time.
         options = transcription.decode_options(
@@ -207,7 +210,7 @@ class CallTranscription:
         )
         second_pass = transcription.second_pass(spec)
         if second_pass is not None:
-            second_pass.while_loading = self.keeping_lease
+            second_pass.while_busy = self.keeping_lease
         recorded = engine.effective_options(options).as_dict()
         if second_pass is not None:
             recorded["second_pass"] = second_pass.describe()

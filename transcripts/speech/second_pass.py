@@ -16,6 +16,7 @@ Plain Python: no Django.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -85,7 +86,9 @@ def plan(
     threshold: float = LOW_CONFIDENCE,
 ) -> list[Stretch]:
     """The stretches to decode again, in time order: unsure lines grouped, then taken worst
-    first while they fit in the budget (one that does not fit is skipped for smaller ones)."""
+    first while they fit in the budget. A group that does not fit is broken into its lines,
+    which compete on their own: a badly misheard line is not left out because its unsure
+    neighbours made its group too long."""
     stretches: list[Stretch] = []
     for index, segment in enumerate(segments):
         sure = confidence(segment.words)
@@ -103,11 +106,34 @@ def plan(
         else:
             stretches.append(Stretch(index, index, segment.start, segment.end, sure))
     chosen, spent = [], 0.0
-    for stretch in sorted(stretches, key=lambda s: (s.confidence, s.start)):
+    waiting = [(s.confidence, s.start, s) for s in stretches]
+    heapq.heapify(waiting)
+    while waiting:
+        _, _, stretch = heapq.heappop(waiting)
         if spent + stretch.seconds <= budget_seconds:
             chosen.append(stretch)
             spent += stretch.seconds
+        elif stretch.first < stretch.last:
+            for index in range(stretch.first, stretch.last + 1):
+                one = segments[index]
+                sure = confidence(one.words)
+                heapq.heappush(
+                    waiting, (sure, one.start, Stretch(index, index, one.start, one.end, sure))
+                )
     return sorted(chosen, key=lambda s: s.start)
+
+
+def reach(stretch: Stretch, segments: Sequence[Segment]) -> tuple[float, float]:
+    """Where the accurate model's words count as the stretch's: its lines' time, widened to
+    halfway to the neighbouring lines (within the context decoded around it). Two models place
+    a word a few tenths of a second apart; a word said at the stretch's edge belongs to it, one
+    said in a neighbouring line (which is kept) does not."""
+    low, high = stretch.start - CONTEXT_SECONDS, stretch.end + CONTEXT_SECONDS
+    if stretch.first > 0:
+        low = max(low, (segments[stretch.first - 1].end + stretch.start) / 2)
+    if stretch.last + 1 < len(segments):
+        high = min(high, (stretch.end + segments[stretch.last + 1].start) / 2)
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -168,15 +194,15 @@ class SecondPass:
         # a few seconds of telephone audio.
         self.language = language
 
-    # Wraps the loading of the engine, which reports no progress: the worker keeps its lease on
-    # the call meanwhile (tasks.CallTranscription.keeping_lease).
-    while_loading: Callable[[], AbstractContextManager] = nullcontext
+    # Wraps the pass's work: loading the accurate model and decoding a clip with it report no
+    # progress for seconds at a time (half a minute for one clip on one thread), so the worker
+    # keeps its lease on the call meanwhile (tasks.CallTranscription.keeping_lease).
+    while_busy: Callable[[], AbstractContextManager] = nullcontext
 
     @property
     def engine(self) -> Engine:
         if not isinstance(self._engine, Engine):
-            with self.while_loading():
-                self._engine = self._engine()
+            self._engine = self._engine()
         return self._engine
 
     def describe(self) -> dict:
@@ -199,17 +225,18 @@ class SecondPass:
             segments, budget_seconds=self.budget_share * seconds, threshold=self.threshold
         )
         replacements: dict[int, list[Segment]] = {}
-        for clip in pack(stretches, seconds):
-            heard = self._decode(audio, clip, segments, options)
-            for piece in clip:
-                stretch = piece.stretch
-                old = segments[stretch.first : stretch.last + 1]
-                new = self._better(heard, stretch, old)
-                if new is not None:
-                    replacements[stretch.first] = new
-            # Also renews the worker's lease while the accurate model works on a long window.
-            if on_progress:
-                on_progress(clip[-1].stretch.end)
+        clips = pack(stretches, seconds)
+        with self.while_busy() if clips else nullcontext():
+            for clip in clips:
+                heard = self._decode(audio, clip, segments, options)
+                for piece in clip:
+                    stretch = piece.stretch
+                    old = segments[stretch.first : stretch.last + 1]
+                    new = self._better(heard, stretch, old, reach(stretch, segments))
+                    if new is not None:
+                        replacements[stretch.first] = new
+                if on_progress:
+                    on_progress(clip[-1].stretch.end)
         result: list[Segment] = []
         skip_until = -1
         by_first = {s.first: s for s in stretches}
@@ -275,11 +302,17 @@ class SecondPass:
         return heard
 
     def _better(
-        self, heard: list[tuple[Word, Segment]], stretch: Stretch, old: Sequence[Segment]
+        self,
+        heard: list[tuple[Word, Segment]],
+        stretch: Stretch,
+        old: Sequence[Segment],
+        within: tuple[float, float],
     ) -> list[Segment] | None:
-        """The stretch's lines as the accurate model heard them, or None to keep the old ones:
-        it heard nothing there, or is not clearly surer than the fast model was."""
-        mine = [(w, s) for w, s in heard if stretch.start <= (w.start + w.end) / 2 < stretch.end]
+        """The stretch's lines as the accurate model heard them (its words within `within`), or
+        None to keep the old ones: it heard nothing there, or is not clearly surer than the fast
+        model was."""
+        low, high = within
+        mine = [(w, s) for w, s in heard if low <= (w.start + w.end) / 2 < high]
         words = [w for w, _ in mine]
         if not words or (confidence(words) or 0.0) < stretch.confidence + MIN_GAIN:
             return None
