@@ -21,8 +21,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 # Short leases and windows, so a crash is noticed in seconds and a call spans several windows;
 # the slower reference engine on one thread, so a test can catch a call half-way. The lease
 # outlasts the engine's longest silent step here (one window with word timings, the mono calls'
-# default: about 8 s on a quiet machine), or a live worker's call would be reaped.
+# default: about 8 s on a quiet machine), or a live worker's call would be reaped. No second
+# pass: the reference engine's base decodes a clip in half a minute on one thread, longer than
+# the 8 s call it would polish (tests/test_second_pass.py covers it, and its lease).
 FAST_RECOVERY = {
+    "WHISPER_SECOND_PASS": "0",
     "CALL_LEASE_SECONDS": "15",
     "WHISPER_WINDOW_SECONDS": "25",
     "WHISPER_ENGINE": "openai",

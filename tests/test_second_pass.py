@@ -7,6 +7,7 @@ again, is surer of some of them.
 """
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,35 @@ def test_it_decodes_no_more_than_its_budget(first_pass, monkeypatch):
     assert stretches and sum(s.seconds for s in stretches) <= 0.1 * seconds
     assert len(decoded) == len(pack(stretches, seconds))
     assert sum(decoded) <= 0.1 * seconds + len(stretches) * 0.5
+
+
+@pytest.mark.slow
+@needs_base
+def test_the_accurate_model_decodes_inside_while_busy(first_pass, monkeypatch):
+    # The worker sets while_busy to keep its lease on the call: a clip decoded by base on one
+    # thread reports no progress for half a minute.
+    spec, samples, lines = first_pass
+    second = load_second_pass(spec, "base")
+    busy: list[bool] = [False]
+
+    @contextmanager
+    def while_busy():
+        busy[0] = True
+        yield
+        busy[0] = False
+
+    second.while_busy = while_busy
+    engine = second.engine
+    original = engine.transcribe
+    inside: list[bool] = []
+
+    def watched(clip, options, on_progress=None):
+        inside.append(busy[0])
+        return original(clip, options, on_progress)
+
+    monkeypatch.setattr(engine, "transcribe", watched)
+    second(samples, lines, DecodeOptions())
+    assert inside and all(inside) and not busy[0]
 
 
 @needs_base
