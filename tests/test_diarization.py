@@ -114,6 +114,41 @@ def test_it_finds_three_voices(three_voices):
     assert share_right(found, turns) >= 0.85
 
 
+def test_voices_the_encoder_hears_alike_are_told_apart_by_their_pitch():
+    # Two fast voices, as alike to the encoder as one voice's two halves (heard as one voice,
+    # 53% right, before pitch told them apart).
+    rep, prospect = corpus.Voice("en-us+m4", 205, 48), corpus.Voice("en-gb+f5", 195, 58)
+    samples, turns = speak_call(75, 1210, {"rep": rep, "prospect": prospect, "manager": rep})
+    found = diarization.diarize(samples)
+    assert found.voices == 2
+    assert share_right(found, turns) >= 0.95
+
+
+def alike_clusters() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two clusters of unit vectors whose centroids are 0.95 alike, four pieces each."""
+    rng = np.random.default_rng(0)
+    base, turn = rng.normal(size=256), rng.normal(size=256)
+    base, turn = base / np.linalg.norm(base), turn / np.linalg.norm(turn)
+    other = 0.95 * base + np.sqrt(1 - 0.95**2) * (turn - (turn @ base) * base) / np.linalg.norm(
+        turn - (turn @ base) * base
+    )
+    vectors = np.array([base] * 4 + [other] * 4)
+    return vectors, np.array([0] * 4 + [1] * 4), np.full(8, 5.0)
+
+
+def test_alike_clusters_are_two_voices_only_when_their_pitches_differ():
+    vectors, labels, weights = alike_clusters()
+    assert not diarization._distinct(vectors, labels, weights, 2)
+
+    def pitches(a: float, b: float):
+        return lambda members: a if labels[members[0]] == 0 else b
+
+    # 2 semitones apart: two voices; half a semitone, or a pitch unknown: one voice.
+    assert diarization._distinct(vectors, labels, weights, 2, pitches(100.0, 112.2))
+    assert not diarization._distinct(vectors, labels, weights, 2, pitches(100.0, 103.0))
+    assert not diarization._distinct(vectors, labels, weights, 2, pitches(100.0, None))
+
+
 def test_one_voice_is_one_speaker(one_voice):
     samples, _ = one_voice
     assert diarization.diarize(samples).voices == 1

@@ -60,8 +60,13 @@ BATCH_WINDOWS = 64
 # the call; every window is then given its nearest voice. Bounds the affinity matrix (and its
 # eigenvectors' time) at 1000 x 1000, whatever the call's length.
 MAX_CLUSTERED = 1000
-# Two clusters whose centroids are at least this alike are one voice heard twice.
+# Two clusters whose centroids are at least this alike are one voice heard twice, unless their
+# pitches are at least DISTINCT_PITCH_SEMITONES apart: to the encoder, espeak's fast voices can
+# be as alike as one voice's two halves (diar_three_c's three at 0.92-0.95) while their pitches
+# differ by 2-2.5 semitones; one voice's two halves differed by at most 0.9 (20 calls, 7 of them
+# held out): docs/benchmarks.md, "Speakers on mono calls".
 SAME_VOICE_SIMILARITY = 0.935
+DISTINCT_PITCH_SEMITONES = 1.5
 # A voice found holds at least two pieces and MIN_VOICE_SECONDS of speech, or this share of the
 # call's, up to MAX_VOICE_FLOOR_SECONDS (someone who says two minutes in a two-hour call counts).
 MIN_VOICE_SHARE = 0.03
@@ -483,16 +488,36 @@ def _partition(points: np.ndarray, weights: np.ndarray, spectral: np.ndarray, k:
     return max(candidates, key=lambda labels: _cohesion(points, labels, weights, k))
 
 
-def _distinct(vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, k: int) -> bool:
-    """Whether `k` clusters are `k` voices: no two centroids as alike as one voice heard twice,
-    and each holds enough speech to be someone's."""
+def _distinct(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    pitch_of: Callable[[np.ndarray], float | None] | None = None,
+) -> bool:
+    """Whether `k` clusters are `k` voices: no two centroids as alike as one voice heard twice
+    (unless their pitches, `pitch_of(members)` in Hz, set them apart), and each holds enough
+    speech to be someone's."""
     shares = np.bincount(labels, weights=weights, minlength=k)
     least = max(MIN_VOICE_SECONDS, min(MIN_VOICE_SHARE * shares.sum(), MAX_VOICE_FLOOR_SECONDS))
     if shares.min() < least or np.bincount(labels, minlength=k).min() < 2:
         return False
     similarity = _centroids(vectors, labels, weights, k)
     similarity = similarity @ similarity.T
-    return bool(similarity[np.triu_indices(k, 1)].max() < SAME_VOICE_SIMILARITY)
+    pitches: dict[int, float | None] = {}
+
+    def pitch(cluster: int) -> float | None:
+        if cluster not in pitches:
+            pitches[cluster] = pitch_of(np.flatnonzero(labels == cluster)) if pitch_of else None
+        return pitches[cluster]
+
+    for a, b in zip(*np.triu_indices(k, 1), strict=True):
+        if similarity[a, b] < SAME_VOICE_SIMILARITY:
+            continue
+        low, high = pitch(int(a)), pitch(int(b))
+        if low is None or high is None or semitones(low, high) < DISTINCT_PITCH_SEMITONES:
+            return False
+    return True
 
 
 def _pieces(windows: Sequence[_Window]) -> list[list[int]]:
@@ -530,9 +555,14 @@ def _viterbi(similarity: np.ndarray, penalties: np.ndarray) -> np.ndarray:
 
 
 def _cluster(
-    vectors: np.ndarray, windows: Sequence[_Window], speakers: int | None
+    vectors: np.ndarray,
+    windows: Sequence[_Window],
+    speakers: int | None,
+    pitch_of: Callable[[Sequence[_Window]], float | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The voice of every window (time order) and the voices' centroids (plain d-vectors)."""
+    """The voice of every window (time order) and the voices' centroids (plain d-vectors).
+    `pitch_of(windows)`: the pitch of the speech in those windows, telling apart voices the
+    encoder hears alike."""
     weights = np.array([w.owns_to - w.owns_from for w in windows])
     pieces = _pieces(windows)
     # Short pieces make noisy d-vectors that cluster together as a voice of their own: they are
@@ -552,6 +582,10 @@ def _cluster(
     points = _centred(piece_vectors)
     spectral = _spectral_embedding(points) if len(pieces) > 2 else points
     most = min(MAX_VOICES, len(pieces))
+
+    def members_pitch(members: np.ndarray) -> float | None:
+        return pitch_of([windows[i] for m in members for i in pieces[m]]) if pitch_of else None
+
     if speakers is not None:
         k = min(speakers, most)
         labels = _partition(points, piece_weights, spectral, k)
@@ -560,7 +594,7 @@ def _cluster(
         k, labels = 1, np.zeros(len(pieces), dtype=int)
         for more in range(2, most + 1):
             candidate = _partition(points, piece_weights, spectral, more)
-            if not _distinct(piece_vectors, candidate, piece_weights, more):
+            if not _distinct(piece_vectors, candidate, piece_weights, more, members_pitch):
                 break
             k, labels = more, candidate
     if k == 1:
@@ -662,7 +696,12 @@ def _diarize(
         windows = [_Window(0.0, duration, 0.0, duration)]
     gain = _gain(audio, spans)
     vectors = _embed(audio, windows, gain, lambda done: on_progress and on_progress(0.9 * done))
-    labels, _ = _cluster(vectors, windows, speakers)
+    labels, _ = _cluster(
+        vectors,
+        windows,
+        speakers,
+        lambda chosen: speech_pitch(audio, [(w.owns_from, w.owns_to) for w in chosen]),
+    )
     # Voices numbered by first appearance; a voice left with no window is dropped.
     order: list[int] = []
     for label in labels:
