@@ -67,12 +67,22 @@ TWO_VOICE_CASTS = {
     "diar_two_b": (V("en+m7", 185, 38), V("en-us+f4", 150, 66)),
     "diar_two_c": (V("en-gb-x-rp+m1", 155, 42), V("en-us+m5", 190, 52)),
     "diar_two_d": (V("en-us+f3", 165, 55), V("en-gb-scotland+f5", 175, 68)),
+    # Added after the defaults were set (2026-11-26), to check them on voices they never saw.
+    "diar_two_e": (V("en-gb-x-gbcwmd+m6", 175, 40), V("en-us+f1", 160, 64)),
+    "diar_two_f": (V("en-us-nyc+m8", 180, 44), V("en-gb-x-rp+m2", 160, 48)),
+    "diar_two_g": (V("en-gb+f1", 170, 60), V("en-us+f5", 185, 62)),
+    "diar_two_h": (V("en+klatt", 165, 50), V("en-gb-x-gbclan+m4", 190, 46)),
 }
 THREE_VOICE_CASTS = {
     "diar_three_a": (V("en-us+m2", 175, 45), V("en-gb-scotland+f2", 170, 62),
                      V("en-gb-x-gbclan", 165, 38)),
     "diar_three_b": (V("en+m3", 165, 40), V("en-us+f3", 160, 60), V("en-gb-x-rp", 155, 50)),
     "diar_three_c": (V("en-us+m4", 205, 48), V("en-gb+f5", 195, 58), V("en-029", 210, 42)),
+    "diar_three_d": (V("en-us+m7", 170, 42), V("en-gb+f3", 165, 64),
+                     V("en-gb-x-gbcwmd+m1", 180, 50)),
+    "diar_three_e": (V("en-us-nyc+f2", 175, 60), V("en+m1", 160, 44), V("en-us+f4", 185, 70)),
+    "diar_three_f": (V("en-029+m5", 190, 46), V("en-gb-scotland+m2", 170, 40),
+                     V("en-us+f2", 175, 66)),
 }  # fmt: skip
 # Voices that speak on none of the calls: their prints must find no one.
 STRANGERS = (V("en-us+m6", 175, 35), V("en-gb+f4", 170, 70), V("en-029+m1", 165, 50))
@@ -387,7 +397,9 @@ def render(
         "each; pieces of one stretch (up to 5 s, at least 1 s; a repeated identical utterance "
         "counted once) are clustered on d-vectors less the call's mean, by spectral clustering "
         "or k-means, whichever holds its clusters tighter; voices are added while no two "
-        "centroids are 0.935 alike or more and each holds its share of speech; a Viterbi pass "
+        "centroids are 0.935 alike or more (unless their pitches are 1.5 semitones apart or "
+        "more: the encoder hears some voices as alike as one voice's two halves) and each holds "
+        "its share of speech; a Viterbi pass "
         "gives every window its voice, a change cheap at a pause and dear inside a stretch. "
         "Words go to the voice speaking at their time; segments are split where it changes. "
         "A call's voices are compared with voice prints in a phone line's band (300-3400 Hz), "

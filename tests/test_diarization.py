@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from itertools import permutations
+from itertools import pairwise, permutations
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,28 @@ def test_voices_the_encoder_hears_alike_are_told_apart_by_their_pitch():
     found = diarization.diarize(samples)
     assert found.voices == 2
     assert share_right(found, turns) >= 0.95
+
+
+def test_music_on_hold_is_nobodys_voice():
+    # Two voices and 40 s of hold music between their lines: webrtcvad hears the music as
+    # speech (a voice of its own, four in all), the transcript has no word there.
+    rep, prospect = VOICES["rep"], VOICES["prospect"]
+    plan = corpus.CallPlan(
+        seconds=60,
+        seed=1212,
+        cast={"rep": rep, "prospect": prospect, "manager": rep},
+        dense_pauses=(0.2, 0.6),
+        hold_at=20,
+        hold_seconds=40,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        samples, turns = corpus.synthesize(plan, Path(folder))
+    _, music_from, music_to = max((b.start - a.end, a.end, b.start) for a, b in pairwise(turns))
+    assert music_to - music_from > 40
+    found = diarization.diarize(samples, words=[(t.start, t.end) for t in turns])
+    assert found.voices == 2
+    assert share_right(found, turns) >= 0.95
+    assert not [t for t in found.turns if t.start < music_to - 1 and t.end > music_from + 1]
 
 
 def alike_clusters() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

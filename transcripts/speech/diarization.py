@@ -84,6 +84,12 @@ MIN_PIECE_SECONDS = 1.0
 REPEAT_SIMILARITY = 0.98
 # Same-voice turns separated by a pause shorter than this are one turn.
 TURN_GAP_SECONDS = 2.0
+# Sound the transcript has no word for (music on hold, a ringing tone) is nobody's voice: the
+# voices are found where words were said, each word's time widened by WORD_MARGIN_SECONDS and
+# words closer than WORD_GAP_SECONDS joined (call_20min's minute of hold music was heard as a
+# third voice).
+WORD_MARGIN_SECONDS = 0.2
+WORD_GAP_SECONDS = 1.0
 # Less speech than this makes no voice print.
 MIN_PRINT_SECONDS = 3.0
 # A voice's centroid on a call (compared with voice prints) is made from this many windows.
@@ -645,19 +651,21 @@ def diarize(
     *,
     speakers: int | None = None,
     speech: Spans | None = None,
+    words: Spans | None = None,
     on_progress: ProgressCallback | None = None,
     threads: int = 0,
 ) -> Diarization:
     """Who speaks when in `audio` (16 kHz mono float32): `speakers` voices, or 1..6 found.
 
     `speech`: where the caller heard speech (the engine's VAD), used where webrtcvad hears none.
+    `words`: the transcript's words (start, end): sound between them is nobody's voice.
     `on_progress(fraction)`: the share done, 0..1 (embedding is most of the work).
     `threads`: CPU threads for the encoder (0: torch's setting, every core); a worker that
     shares the machine passes its share, as its engine does."""
     if speakers is not None and not 1 <= speakers <= MAX_VOICES:
         raise ValueError(f"speakers must be 1 to {MAX_VOICES}, not {speakers}")
     with _torch_threads(threads):
-        return _diarize(audio, speakers, speech, on_progress)
+        return _diarize(audio, speakers, speech, words, on_progress)
 
 
 @contextlib.contextmanager
@@ -680,6 +688,7 @@ def _diarize(
     audio: np.ndarray,
     speakers: int | None,
     speech: Spans | None,
+    words: Spans | None,
     on_progress: ProgressCallback | None,
 ) -> Diarization:
     duration = len(audio) / SAMPLE_RATE
@@ -689,6 +698,12 @@ def _diarize(
         # the speech webrtcvad hears (the benchmark's phone calls): used only where webrtcvad
         # heard nothing.
         spans = _bridged([tuple(s) for s in speech], MIN_PAUSE_SECONDS)
+    if words:
+        said = _bridged(
+            [(max(0.0, a - WORD_MARGIN_SECONDS), b + WORD_MARGIN_SECONDS) for a, b in words],
+            WORD_GAP_SECONDS,
+        )
+        spans = _intersection(spans, said) or spans
     windows = _windows(spans)
     if not windows:
         # Too little speech for windows of their own: the whole recording is one window.

@@ -341,7 +341,13 @@ def diarize_track(
     samples = recording.tracks[0].load()
     try:
         found = diarization.diarize(
-            samples, speakers=speakers, speech=speech, on_progress=on_progress, threads=threads
+            samples,
+            speakers=speakers,
+            speech=speech,
+            # Where words were said, each word's time (or its line's, without word timings).
+            words=[(w.start, w.end) for s in segments for w in (s.words or (s,))],
+            on_progress=on_progress,
+            threads=threads,
         )
     finally:
         # The float32 track (460 MB for two hours) is freed before the segments are split.
