@@ -67,7 +67,8 @@ TWO_VOICE_CASTS = {
     "diar_two_b": (V("en+m7", 185, 38), V("en-us+f4", 150, 66)),
     "diar_two_c": (V("en-gb-x-rp+m1", 155, 42), V("en-us+m5", 190, 52)),
     "diar_two_d": (V("en-us+f3", 165, 55), V("en-gb-scotland+f5", 175, 68)),
-    # Added after the defaults were set (2026-11-26), to check them on voices they never saw.
+    # Added on 2026-11-26: casts the earlier defaults never saw (DISTINCT_PITCH_SEMITONES was
+    # checked on them speaking other sentences, with other seeds).
     "diar_two_e": (V("en-gb-x-gbcwmd+m6", 175, 40), V("en-us+f1", 160, 64)),
     "diar_two_f": (V("en-us-nyc+m8", 180, 44), V("en-gb-x-rp+m2", 160, 48)),
     "diar_two_g": (V("en-gb+f1", 170, 60), V("en-us+f5", 185, 62)),

@@ -146,6 +146,17 @@ def test_music_on_hold_is_nobodys_voice():
     assert not [t for t in found.turns if t.start < music_to - 1 and t.end > music_from + 1]
 
 
+def test_three_clusters_are_tried_where_two_are_not_two_voices(monkeypatch, three_voices):
+    # Three voices alike: the best two clusters can each hold a mix, one voice to the test.
+    samples, _ = three_voices
+    counts = {2: False, 3: True, 4: False}
+    monkeypatch.setattr(diarization, "_distinct", lambda *args: counts[args[3]])
+    assert diarization.diarize(samples).voices == 3
+    # Past two voices, the first count that fails ends the search.
+    counts.update({2: True, 3: False, 4: True})
+    assert diarization.diarize(samples).voices == 2
+
+
 def alike_clusters() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two clusters of unit vectors whose centroids are 0.95 alike, four pieces each."""
     rng = np.random.default_rng(0)

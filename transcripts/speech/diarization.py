@@ -596,13 +596,18 @@ def _cluster(
         k = min(speakers, most)
         labels = _partition(points, piece_weights, spectral, k)
     else:
-        # More voices while the clusters stay distinct voices.
+        # More voices while the clusters stay distinct voices. Where two clusters are not two
+        # voices, three are tried too: with three voices alike, the best two clusters can each
+        # hold a mix (one voice heard twice, to the test) while three are the three voices
+        # (diar_three_c). Past two voices found, a few pieces can make small clusters that pass
+        # the test by chance: there the first count that fails ends the search.
         k, labels = 1, np.zeros(len(pieces), dtype=int)
         for more in range(2, most + 1):
-            candidate = _partition(points, piece_weights, spectral, more)
-            if not _distinct(piece_vectors, candidate, piece_weights, more, members_pitch):
+            if more > k + (2 if k == 1 else 1):
                 break
-            k, labels = more, candidate
+            candidate = _partition(points, piece_weights, spectral, more)
+            if _distinct(piece_vectors, candidate, piece_weights, more, members_pitch):
+                k, labels = more, candidate
     if k == 1:
         return np.zeros(len(windows), dtype=int), _centroids(
             vectors, np.zeros(len(windows), int), weights, 1
