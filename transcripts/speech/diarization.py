@@ -63,7 +63,7 @@ MAX_CLUSTERED = 1000
 # Two clusters whose centroids are at least this alike are one voice heard twice, unless their
 # pitches are at least DISTINCT_PITCH_SEMITONES apart: to the encoder, espeak's fast voices can
 # be as alike as one voice's two halves (diar_three_c's three at 0.92-0.95) while their pitches
-# differ by 2-2.5 semitones; one voice's two halves differed by at most 0.9 (20 calls, 7 of them
+# differ by 2-2.5 semitones; one voice's two halves differed by at most 0.9 (20 calls, 9 of them
 # held out): docs/benchmarks.md, "Speakers on mono calls".
 SAME_VOICE_SIMILARITY = 0.935
 DISTINCT_PITCH_SEMITONES = 1.5
@@ -510,12 +510,10 @@ def _distinct(
         return False
     similarity = _centroids(vectors, labels, weights, k)
     similarity = similarity @ similarity.T
-    pitches: dict[int, float | None] = {}
 
+    @functools.cache
     def pitch(cluster: int) -> float | None:
-        if cluster not in pitches:
-            pitches[cluster] = pitch_of(np.flatnonzero(labels == cluster)) if pitch_of else None
-        return pitches[cluster]
+        return pitch_of(np.flatnonzero(labels == cluster)) if pitch_of else None
 
     for a, b in zip(*np.triu_indices(k, 1), strict=True):
         if similarity[a, b] < SAME_VOICE_SIMILARITY:
@@ -590,7 +588,9 @@ def _cluster(
     most = min(MAX_VOICES, len(pieces))
 
     def members_pitch(members: np.ndarray) -> float | None:
-        return pitch_of([windows[i] for m in members for i in pieces[m]]) if pitch_of else None
+        return pitch_of([windows[i] for m in members for i in pieces[m]])
+
+    pitched = members_pitch if pitch_of else None
 
     if speakers is not None:
         k = min(speakers, most)
@@ -606,7 +606,7 @@ def _cluster(
             if more > k + (2 if k == 1 else 1):
                 break
             candidate = _partition(points, piece_weights, spectral, more)
-            if _distinct(piece_vectors, candidate, piece_weights, more, members_pitch):
+            if _distinct(piece_vectors, candidate, piece_weights, more, pitched):
                 k, labels = more, candidate
     if k == 1:
         return np.zeros(len(windows), dtype=int), _centroids(

@@ -104,9 +104,11 @@ def plan(
             words = [w for s in segments[last.first : index + 1] for w in s.words]
             stretches[-1] = Stretch(last.first, index, last.start, segment.end, confidence(words))
         else:
-            stretches.append(Stretch(index, index, segment.start, segment.end, sure))
+            stretches.append(_line(index, segment, sure))
     chosen, spent = [], 0.0
-    waiting = [(s.confidence, s.start, s) for s in stretches]
+    # Worst first, then earliest; `first` is unique among the waiting stretches, so two of them
+    # are never compared themselves.
+    waiting = [(s.confidence, s.first, s) for s in stretches]
     heapq.heapify(waiting)
     while waiting:
         _, _, stretch = heapq.heappop(waiting)
@@ -115,12 +117,14 @@ def plan(
             spent += stretch.seconds
         elif stretch.first < stretch.last:
             for index in range(stretch.first, stretch.last + 1):
-                one = segments[index]
-                sure = confidence(one.words)
-                heapq.heappush(
-                    waiting, (sure, one.start, Stretch(index, index, one.start, one.end, sure))
-                )
+                one = _line(index, segments[index], confidence(segments[index].words))
+                heapq.heappush(waiting, (one.confidence, index, one))
     return sorted(chosen, key=lambda s: s.start)
+
+
+def _line(index: int, segment: Segment, sure: float) -> Stretch:
+    """Segment `index` alone as a stretch."""
+    return Stretch(index, index, segment.start, segment.end, sure)
 
 
 def reach(stretch: Stretch, segments: Sequence[Segment]) -> tuple[float, float]:
