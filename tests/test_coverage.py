@@ -1,9 +1,15 @@
 """The hole detector (transcripts.speech.coverage): speech the VAD heard with no word in it."""
 
+import numpy as np
+
 from transcripts.speech.coverage import (
+    CLIP_SECONDS,
+    SEPARATOR_SECONDS,
     Span,
     find_holes,
     merge,
+    pack,
+    packed_audio,
     plan_chunks,
     subtract,
     total_seconds,
@@ -78,3 +84,35 @@ def test_chunks_hold_whole_regions_and_skip_the_silence_between():
     assert chunks == [Span(0, 29), Span(40, 45), Span(45, 80)]
     # Touching regions are not merged first: the VAD's padding makes most turns touch.
     assert plan_chunks([Span(0, 20), Span(20, 40)], 30.0) == [Span(0, 20), Span(20, 40)]
+
+
+def test_spans_are_packed_into_clips_whisper_decodes_in_one_window():
+    holes = [Span(10.0 * n, 10.0 * n + 5.0) for n in range(6)]
+    clips = pack(holes, lambda hole: (hole.start - 1.0, hole.end + 1.0))
+    # 7 s each, half a second between: three make 22.5 s, a fourth would make 29.5 s.
+    assert [len(clip) for clip in clips] == [3, 3]
+    for clip in clips:
+        assert clip[-1].at_end <= CLIP_SECONDS
+        for before, after in zip(clip, clip[1:], strict=False):
+            assert after.at == before.at_end + SEPARATOR_SECONDS
+    piece = clips[0][1]
+    assert (piece.start, piece.end) == (9.0, 16.0)
+    # A time in the clip maps back to the recording's, through the piece that holds it.
+    assert piece.holds(piece.at + 2.0) and not piece.holds(piece.at_end)
+    assert piece.to_window(piece.at + 2.0) == 11.0
+
+
+def test_a_span_longer_than_a_clip_is_decoded_alone():
+    clips = pack([Span(0.0, 3.0), Span(5.0, 40.0)], lambda s: (s.start, s.end))
+    assert [[p.span.start for p in clip] for clip in clips] == [[0.0], [5.0]]
+
+
+def test_a_packed_clip_holds_its_pieces_audio_with_silence_between():
+    rate = 100
+    audio = np.arange(1, 1001, dtype=np.float32)  # ten seconds, every sample non-zero
+    (clip,) = pack([Span(1.0, 2.0), Span(5.0, 6.0)], lambda s: (s.start, s.end))
+    samples = packed_audio(audio, clip, rate)
+    gap = int(SEPARATOR_SECONDS * rate)
+    assert len(samples) == 100 + gap + 100
+    assert samples[0] == audio[100] and samples[100 + gap] == audio[500]
+    assert not samples[100 : 100 + gap].any()

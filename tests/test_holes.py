@@ -9,6 +9,7 @@ The clip is built by the benchmark's corpus generator (espeak-ng, seeded): three
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from bench import corpus
@@ -106,14 +107,16 @@ class ScriptedDecoders(FasterWhisperEngine):
 
     def __init__(self, silent: bool):
         self.model, self.silent, self.loaded, self.tried = "tiny", silent, False, []
+        self.clips = []
 
     def fallback(self):
         self.loaded = True
         return "base"
 
-    def _decode_hole(self, model, audio, hole, segments, options):
-        self.tried.append((model, hole.start))
-        return [], self.silent
+    def _decode_holes(self, model, audio, clip, segments, options, temperatures):
+        self.tried += [(model, piece.span.start) for piece in clip]
+        self.clips.append((model, temperatures))
+        return [], [] if self.silent else [piece.span for piece in clip]
 
 
 def planned(silent: bool) -> ScriptedDecoders:
@@ -122,7 +125,7 @@ def planned(silent: bool) -> ScriptedDecoders:
     decoders = ScriptedDecoders(silent)
     # Ten stretches of 3 s of speech with no word: 30 s, of which a quarter may be redone.
     speech = [Span(10.0 * n, 10.0 * n + 3.0) for n in range(10)]
-    _segments, unheard = decoders.fill_holes(None, speech, [], DecodeOptions())
+    _segments, unheard = decoders.fill_holes(np.zeros(16_000 * 100), speech, [], DecodeOptions())
     assert len(unheard) == 10  # nothing was heard: all of it is reported
     return decoders
 
@@ -131,6 +134,12 @@ def test_each_model_decodes_again_at_most_a_quarter_of_the_speech():
     decoders = planned(silent=False)
     assert [start for model, start in decoders.tried if model == "tiny"] == [0.0, 10.0]
     assert [start for model, start in decoders.tried if model == "base"] == [0.0, 10.0]
+
+
+def test_holes_are_decoded_packed_together_the_larger_model_at_one_temperature():
+    decoders = planned(silent=False)
+    # Each model's two holes (3 s, with 1 s of context either side) share one clip.
+    assert decoders.clips == [("tiny", (0.0, 0.2, 0.4)), ("base", (0.0,))]
 
 
 def test_the_larger_model_is_not_loaded_for_holes_the_first_judged_silent():

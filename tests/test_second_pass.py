@@ -15,15 +15,14 @@ import pytest
 from bench import corpus
 from transcripts.speech import audio
 from transcripts.speech.base import DecodeOptions, EngineSpec, Segment, Word
+from transcripts.speech.coverage import CLIP_SECONDS, pack
 from transcripts.speech.engines import load_engine
 from transcripts.speech.second_pass import (
-    CLIP_SECONDS,
     CONTEXT_SECONDS,
     MIN_GAIN,
     SecondPass,
     confidence,
     load_second_pass,
-    pack,
     plan,
     reach,
 )
@@ -86,12 +85,12 @@ def test_the_accurate_models_words_count_up_to_halfway_to_the_neighbouring_lines
 def test_stretches_are_packed_into_whisper_sized_clips():
     lines = [line(1 + i * 10, 9 + i * 10, 0.2) for i in range(6)]
     stretches = plan(lines, budget_seconds=1000, threshold=0.7)
-    clips = pack(stretches, audio_seconds=60)
+    clips = pack(stretches, lambda s: s.audio(60))
     assert [len(clip) for clip in clips] == [3, 3]
     for clip in clips:
         last = clip[-1]
         assert last.at + (last.end - last.start) <= CLIP_SECONDS
-        assert clip[0].start == clip[0].stretch.start - CONTEXT_SECONDS
+        assert clip[0].start == clip[0].span.start - CONTEXT_SECONDS
 
 
 # --- On a real telephone-quality clip -------------------------------------------------------
@@ -171,7 +170,7 @@ def test_it_decodes_no_more_than_its_budget(first_pass, monkeypatch):
     # packed stretches are not speech to pay for.
     stretches = plan(lines, budget_seconds=0.1 * seconds, threshold=second.threshold)
     assert stretches and sum(s.seconds for s in stretches) <= 0.1 * seconds
-    assert len(decoded) == len(pack(stretches, seconds))
+    assert len(decoded) == len(pack(stretches, lambda s: s.audio(seconds)))
     assert sum(decoded) <= 0.1 * seconds + len(stretches) * 0.5
 
 

@@ -3,13 +3,16 @@
 A batched decoder can return nothing for a chunk of speech, or stop before its end, without any
 error: the transcript just goes quiet. Comparing what the VAD heard with where words landed finds
 those stretches, so they can be decoded again, or shown as unheard rather than as silence.
-Plain Python: no Django, no model.
+Plain Python and numpy: no Django, no model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
 
 # Speech this long with no word in it is a hole worth decoding again: shorter gaps are the VAD's
 # padding (0.4 s a side) and pauses inside a turn.
@@ -105,3 +108,72 @@ def plan_chunks(speech: Sequence[Span], max_seconds: float) -> list[Span]:
         else:
             chunks.append(region)
     return chunks
+
+
+class Timed(Protocol):
+    start: float
+    end: float
+
+
+T = TypeVar("T", bound=Timed)
+
+# Packed clips: at most this long, this much silence between their pieces.
+CLIP_SECONDS = 28.0
+SEPARATOR_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Piece(Generic[T]):
+    """The audio decoded for `span` (a hole, an unsure stretch), context included, as it lies in
+    a packed clip: from `at` seconds of the clip, taken from `start` seconds of the window."""
+
+    span: T
+    start: float
+    end: float
+    at: float
+
+    def to_window(self, seconds: float) -> float:
+        return self.start + (seconds - self.at)
+
+    @property
+    def at_end(self) -> float:
+        return self.at + (self.end - self.start)
+
+    def holds(self, seconds: float) -> bool:
+        """Whether `seconds` of the clip are this piece's audio."""
+        return self.at <= seconds < self.at_end
+
+
+def pack(
+    spans: Sequence[T],
+    audio: Callable[[T], tuple[float, float]],
+    *,
+    clip_seconds: float = CLIP_SECONDS,
+) -> list[list[Piece[T]]]:
+    """The spans, in time order, each with the audio `audio(span)` gives it (context around it
+    included), packed into clips of at most `clip_seconds`, a short silence between pieces:
+    Whisper pads whatever it decodes to 30 s, so a few seconds decoded alone cost as much as a
+    full clip (as faster-whisper's sequential VAD path joins speech). A span longer than a clip
+    is one alone."""
+    clips: list[list[Piece[T]]] = []
+    length = 0.0
+    for span in sorted(spans, key=lambda s: s.start):
+        start, end = audio(span)
+        if not clips or length + SEPARATOR_SECONDS + (end - start) > clip_seconds:
+            clips.append([])
+            length = -SEPARATOR_SECONDS
+        at = length + SEPARATOR_SECONDS
+        clips[-1].append(Piece(span, start, end, at))
+        length = at + (end - start)
+    return clips
+
+
+def packed_audio(audio: np.ndarray, clip: Sequence[Piece], sample_rate: int) -> np.ndarray:
+    """The clip's samples: its pieces' audio, the separator's silence between them."""
+    gap = np.zeros(int(SEPARATOR_SECONDS * sample_rate), dtype=audio.dtype)
+    parts = []
+    for piece in clip:
+        if parts:
+            parts.append(gap)
+        parts.append(audio[int(piece.start * sample_rate) : int(piece.end * sample_rate)])
+    return np.concatenate(parts)

@@ -19,7 +19,7 @@ from .base import (
     Word,
     resolve_device,
 )
-from .coverage import Span, find_holes, merge, plan_chunks, within
+from .coverage import Piece, Span, find_holes, merge, pack, packed_audio, plan_chunks, within
 from .weights import has_packaged_ct2, packaged_ct2_dir
 
 # The VAD path decodes stretches of at most this many seconds (Whisper's window is 30 s).
@@ -32,13 +32,19 @@ GROUP_BATCHES = 4
 VAD_OPTIONS = dict(min_silence_duration_ms=160, speech_pad_ms=400)
 # A hole is decoded again with beam search and these temperatures: higher ones mostly invent
 # (loops, word fragments) where tiny.en has already failed, and the larger model comes next.
+# The larger model decodes at the first only: on the hard corpus its retries at 0.2 and 0.4
+# doubled its time (dense_4min: 4.8 -> 10.8 CPU s) and never added a word.
 HOLE_BEAM_SIZE = 5
 HOLE_TEMPERATURES = (0.0, 0.2, 0.4)
+FALLBACK_TEMPERATURES = (0.0,)
 # Tokens a decoding may make per second of audio: speech at 210 words a minute needs about 5.
 # A decoding caught in a loop ("no, no, no, ...") stops there instead of at Whisper's 448.
 TOKENS_PER_SECOND = 6
-# A hole is decoded again with this much audio either side of it, kept only for context.
-HOLE_CONTEXT_SECONDS = 0.5
+# A hole is decoded again with this much audio either side of it, kept only for context. More
+# than the words' reach (coverage.WORD_REACH_SECONDS): a clip that begins or ends inside a word
+# sends tiny.en and base alike into loops ("no, no, no, ..."). At 0.5 s both looped on a hole
+# of dense_4min that 1 s decodes; 2 s lost more words than it found on phone_20min.
+HOLE_CONTEXT_SECONDS = 1.0
 # The last words before a hole are given as a prompt when it is decoded again, as a sequential
 # decoder conditions on what came before.
 PROMPT_WORDS = 40
@@ -247,100 +253,131 @@ class FasterWhisperEngine(Engine):
         segments: list[Segment],
         options: DecodeOptions,
     ) -> tuple[list[Segment], list[Span]]:
-        """Decode each hole in `segments` again; the segments with what was found, and the holes
+        """Decode the holes in `segments` again; the segments with what was found, and the holes
         that stayed empty.
 
-        First with this model, alone, with timestamps and temperature fallback, prompted with
-        the words before the hole; then with the larger fallback model, where installed, for
-        the holes this model did not judge silent. Each model decodes at most
-        HOLE_BUDGET_SHARE of the speech again: on audio the batched pass cannot read at all
-        (noise the VAD takes for speech), the rest is reported unheard instead of costing the
-        call's time twice over.
+        First with this model, with timestamps and temperature fallback, prompted with the words
+        before; then with the larger fallback model, where installed, for the holes this model
+        did not judge silent. The holes are packed into shared clips (coverage.pack): Whisper
+        pads whatever it decodes to 30 s, so nine holes decoded alone cost nine windows, packed
+        they cost one or two. Each model decodes at most HOLE_BUDGET_SHARE of the speech again:
+        on audio the batched pass cannot read at all (noise the VAD takes for speech), the rest
+        is reported unheard instead of costing the call's time twice over.
         """
         budget = HOLE_BUDGET_SHARE * sum(span.seconds for span in speech)
+        seconds = len(audio) / SAMPLE_RATE
         holes = find_holes(speech, _word_times(segments))
         # The next model tries only what the one before tried and heard something in.
         to_try = holes
-        for model in (lambda: self.model, self.fallback):
+        retries = ((lambda: self.model, HOLE_TEMPERATURES), (self.fallback, FALLBACK_TEMPERATURES))
+        for model, temperatures in retries:
             # The larger model is loaded only when a hole survives with speech in it.
             decoder = model() if to_try else None
             if decoder is None:
                 break
-            spent, heard = 0.0, []
+            chosen, spent = [], 0.0
             for hole in to_try:
                 if spent + hole.seconds > budget:
                     break
+                chosen.append(hole)
                 spent += hole.seconds
-                found, heard_nothing = self._decode_hole(decoder, audio, hole, segments, options)
+            heard = []
+            for clip in pack(chosen, lambda hole: _listened(hole, seconds)):
+                if not options.temperature_fallback:
+                    temperatures = (0.0,)
+                found, heard_in = self._decode_holes(
+                    decoder, audio, clip, segments, options, temperatures
+                )
                 segments += found
-                if not heard_nothing:
-                    heard.append(hole)
+                heard += heard_in
             holes = find_holes(speech, _word_times(segments))
             # What is left of a hole partly filled is tried again too.
             to_try = [h for h in holes if any(h.start < t.end and t.start < h.end for t in heard)]
         return segments, holes
 
-    def _decode_hole(
+    def _decode_holes(
         self,
         model,
         audio: np.ndarray,
-        hole: Span,
+        clip: list[Piece[Span]],
         segments: list[Segment],
         options: DecodeOptions,
-    ) -> tuple[list[Segment], bool]:
-        """Segments heard in `hole`: only words whose middle falls inside it, so no word that is
-        already in the transcript comes twice. True with them where the model heard nothing
-        there: Whisper's no-speech verdict (it then yields no segment), or only segments it
-        judged more likely silence than speech."""
-        start = max(0.0, hole.start - HOLE_CONTEXT_SECONDS)
-        end = min(len(audio) / SAMPLE_RATE, hole.end + HOLE_CONTEXT_SECONDS)
+        temperatures: tuple[float, ...],
+    ) -> tuple[list[Segment], list[Span]]:
+        """Segments heard in a packed clip's holes, and the holes the model heard speech in.
+
+        Only words whose middle falls inside a hole are taken (the context around it is for
+        listening only), so no word that is already in the transcript comes twice. A hole is
+        heard as silence where Whisper judged its window no speech (it then yields no segment)
+        or every segment over it more likely silence than speech.
+        """
+        first = clip[0].span
         before = sorted(
-            (w for s in segments for w in s.words if w.end <= hole.start), key=lambda w: w.start
+            (w for s in segments for w in s.words if w.end <= first.start), key=lambda w: w.start
         )
         # Words still carry their leading space here: joined as they are, they read as text.
         said = "".join(w.word for w in before[-PROMPT_WORDS:]).strip()
         prompt = " ".join(part for part in (options.initial_prompt, said) if part)
+        samples = packed_audio(audio, clip, SAMPLE_RATE)
+        # Per 30 s window decoded: a decoding caught in a loop stops at speech's pace.
+        window = min(len(samples) / SAMPLE_RATE, CHUNK_SECONDS)
         arguments = {
             **self._arguments(options),
             "beam_size": max(options.beam_size, HOLE_BEAM_SIZE),
             "best_of": max(options.beam_size, HOLE_BEAM_SIZE),
-            "temperature": list(HOLE_TEMPERATURES if options.temperature_fallback else (0.0,)),
+            "temperature": list(temperatures),
             "initial_prompt": prompt or None,
-            "max_new_tokens": int((end - start) * TOKENS_PER_SECOND) + 20,
+            "max_new_tokens": int(window * TOKENS_PER_SECOND) + 20,
             "word_timestamps": True,
             # The fallback model may be multilingual: these calls are in the main model's tongue.
             "language": "en" if self.english_only else options.language,
         }
         raw, _info = model.transcribe(
-            audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)],
+            samples,
             vad_filter=False,
             condition_on_previous_text=True,
             without_timestamps=False,
             **arguments,
         )
-        found = []
-        heard_nothing = True
+        heard: list[Span] = []
+        taken: dict[int, list[tuple[Segment, tuple[Word, ...]]]] = {}
         for segment in map(_segment, raw):
-            if segment is not None and segment.no_speech_prob < NO_SPEECH_THRESHOLD:
-                heard_nothing = False
-            # Even the last temperature can fail ("ing ing ing"): better unheard than invented.
-            if segment is None or _failed(segment):
+            if segment is None:
                 continue
-            segment = segment.shifted(start)
-            words = tuple(
-                w for w in segment.words if hole.start <= (w.start + w.end) / 2 < hole.end
-            )
-            if words:
-                found.append(
-                    replace(
-                        segment,
-                        start=words[0].start,
-                        end=words[-1].end,
-                        text="".join(w.word for w in words).strip(),
-                        words=words,
-                    )
+            if segment.no_speech_prob < NO_SPEECH_THRESHOLD:
+                heard += [p.span for p in clip if p.at < segment.end and segment.start < p.at_end]
+            for index, piece in enumerate(clip):
+                hole = piece.span
+                words = (
+                    replace(w, start=piece.to_window(w.start), end=piece.to_window(w.end))
+                    for w in segment.words
+                    if piece.holds((w.start + w.end) / 2)
                 )
-        return found, heard_nothing
+                mine = tuple(w for w in words if hole.start <= (w.start + w.end) / 2 < hole.end)
+                if mine:
+                    taken.setdefault(index, []).append((segment, mine))
+        found = []
+        for parts in taken.values():
+            # Whisper's failure tests, as its temperature fallback applies them: the decoding's
+            # average log-probability (the whole clip's), and whether the hole's own words loop
+            # (the clip's compression ratio would let one looping hole throw the others' words
+            # away). Even the last temperature can fail ("ing ing ing"): better unheard than
+            # invented.
+            if any(
+                (segment.avg_logprob or 0.0) < LOG_PROB_THRESHOLD for segment, _ in parts
+            ) or _loops([w for _, words in parts for w in words]):
+                continue
+            found += [
+                replace(
+                    segment,
+                    start=words[0].start,
+                    end=words[-1].end,
+                    text="".join(w.word for w in words).strip(),
+                    words=words,
+                )
+                for segment, words in parts
+            ]
+        return found, heard
 
 
 def _segment(segment) -> Segment | None:
@@ -372,6 +409,21 @@ def _failed(segment: Segment) -> bool:
     return (segment.compression_ratio or 0.0) > COMPRESSION_RATIO_THRESHOLD or (
         segment.avg_logprob or 0.0
     ) < LOG_PROB_THRESHOLD
+
+
+def _listened(hole: Span, audio_seconds: float) -> tuple[float, float]:
+    """The audio a hole is decoded with: HOLE_CONTEXT_SECONDS either side of it."""
+    return (
+        max(0.0, hole.start - HOLE_CONTEXT_SECONDS),
+        min(audio_seconds, hole.end + HOLE_CONTEXT_SECONDS),
+    )
+
+
+def _loops(words: list[Word]) -> bool:
+    """Whisper's test for a decoding caught in a loop, applied to some of its words."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    return get_compression_ratio("".join(w.word for w in words)) > COMPRESSION_RATIO_THRESHOLD
 
 
 def _word_times(segments: list[Segment]) -> list[tuple[float, float]]:

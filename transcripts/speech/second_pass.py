@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .base import SAMPLE_RATE, DecodeOptions, Engine, EngineSpec, ProgressCallback, Segment, Word
+from .coverage import Piece, pack, packed_audio
 
 # A line is decoded again when the geometric mean of its words' probabilities is below this.
 # Chosen on the telephone clips (docs/benchmarks.md, "The second pass"): below it, most lines
@@ -39,9 +40,6 @@ JOIN_GAP_SECONDS = 1.0
 MAX_STRETCH_SECONDS = 25.0
 # Audio either side of a stretch, decoded for context only: its words are not taken.
 CONTEXT_SECONDS = 0.5
-# Stretches are decoded packed together into clips this long, this much silence between them.
-CLIP_SECONDS = 28.0
-SEPARATOR_SECONDS = 0.5
 # The last words before a stretch are its prompt, as a sequential decoder conditions on them.
 PROMPT_WORDS = 40
 # The accurate model's words replace the fast model's only when it is this much surer of them
@@ -77,6 +75,12 @@ class Stretch:
     @property
     def seconds(self) -> float:
         return self.end - self.start + 2 * CONTEXT_SECONDS
+
+    def audio(self, audio_seconds: float) -> tuple[float, float]:
+        """The audio decoded for it: its lines, with context either side."""
+        return max(0.0, self.start - CONTEXT_SECONDS), min(
+            audio_seconds, self.end + CONTEXT_SECONDS
+        )
 
 
 def plan(
@@ -140,38 +144,6 @@ def reach(stretch: Stretch, segments: Sequence[Segment]) -> tuple[float, float]:
     return low, high
 
 
-@dataclass(frozen=True)
-class Piece:
-    """A stretch's audio (context included) as it lies in a packed clip: from `at` seconds of
-    the clip, taken from `start` seconds of the window."""
-
-    stretch: Stretch
-    start: float
-    end: float
-    at: float
-
-    def to_window(self, seconds: float) -> float:
-        return self.start + (seconds - self.at)
-
-
-def pack(stretches: Sequence[Stretch], audio_seconds: float) -> list[list[Piece]]:
-    """The stretches, in time order, packed into clips of at most CLIP_SECONDS, a short silence
-    between pieces: Whisper pads whatever it decodes to 30 s, so a short stretch decoded alone
-    costs as much as a full clip (as faster-whisper's sequential VAD path joins speech)."""
-    clips: list[list[Piece]] = []
-    length = 0.0
-    for stretch in stretches:
-        start = max(0.0, stretch.start - CONTEXT_SECONDS)
-        end = min(audio_seconds, stretch.end + CONTEXT_SECONDS)
-        if not clips or length + SEPARATOR_SECONDS + (end - start) > CLIP_SECONDS:
-            clips.append([])
-            length = -SEPARATOR_SECONDS
-        at = length + SEPARATOR_SECONDS
-        clips[-1].append(Piece(stretch, start, end, at))
-        length = at + (end - start)
-    return clips
-
-
 class SecondPass:
     """Decodes a window's unsure lines again with `engine` (the accurate model); see the module.
 
@@ -229,18 +201,19 @@ class SecondPass:
             segments, budget_seconds=self.budget_share * seconds, threshold=self.threshold
         )
         replacements: dict[int, list[Segment]] = {}
-        clips = pack(stretches, seconds)
+        # Packed, as holes are (faster_engine): a stretch decoded alone costs a 30 s window.
+        clips = pack(stretches, lambda s: s.audio(seconds))
         with self.while_busy() if clips else nullcontext():
             for clip in clips:
                 heard = self._decode(audio, clip, segments, options)
                 for piece in clip:
-                    stretch = piece.stretch
+                    stretch = piece.span
                     old = segments[stretch.first : stretch.last + 1]
                     new = self._better(heard, stretch, old, reach(stretch, segments))
                     if new is not None:
                         replacements[stretch.first] = new
                 if on_progress:
-                    on_progress(clip[-1].stretch.end)
+                    on_progress(clip[-1].span.end)
         result: list[Segment] = []
         skip_until = -1
         by_first = {s.first: s for s in stretches}
@@ -257,13 +230,13 @@ class SecondPass:
     def _decode(
         self,
         audio: np.ndarray,
-        clip: list[Piece],
+        clip: list[Piece[Stretch]],
         segments: Sequence[Segment],
         options: DecodeOptions,
     ) -> list[tuple[Word, Segment]]:
         """The words the accurate model hears in a packed clip, in the window's seconds, each
         with the decoded segment it belongs to (whose figures the new lines take)."""
-        first = clip[0].stretch.first
+        first = clip[0].span.first
         said = " ".join(w.word for s in segments[:first] for w in s.words)
         said = " ".join(said.split()[-PROMPT_WORDS:])
         prompt = " ".join(part for part in (options.initial_prompt, said) if part)
@@ -277,19 +250,13 @@ class SecondPass:
             initial_prompt=prompt or None,
             language=self.language or options.language,
         )
-        gap = np.zeros(int(SEPARATOR_SECONDS * SAMPLE_RATE), dtype=audio.dtype)
-        parts = []
-        for piece in clip:
-            if parts:
-                parts.append(gap)
-            parts.append(audio[int(piece.start * SAMPLE_RATE) : int(piece.end * SAMPLE_RATE)])
         heard = []
-        for segment in self.engine.transcribe(np.concatenate(parts), again):
+        for segment in self.engine.transcribe(packed_audio(audio, clip, SAMPLE_RATE), again):
             if (segment.compression_ratio or 0.0) > COMPRESSION_RATIO_THRESHOLD:
                 continue
             for word in segment.words:
                 middle = (word.start + word.end) / 2
-                piece = next((p for p in clip if p.at <= middle < p.at + p.end - p.start), None)
+                piece = next((p for p in clip if p.holds(middle)), None)
                 if piece is None or not word.word.strip():
                     continue
                 heard.append(
