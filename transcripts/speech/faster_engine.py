@@ -57,6 +57,9 @@ HOLE_BUDGET_SHARE = 0.25
 NO_SPEECH_THRESHOLD = 0.6
 
 
+RANDOM_SEED = 0
+
+
 # Beam 5 with batched VAD: the best word error rate measured on the 20-minute call; greedy is
 # 10% faster but misses more words (docs/benchmarks.md). Batch 4 on a CPU is as fast as 8 with
 # less memory.
@@ -158,6 +161,12 @@ class FasterWhisperEngine(Engine):
         options: DecodeOptions,
         on_progress: ProgressCallback | None = None,
     ) -> Iterator[Segment]:
+        import ctranslate2
+
+        # The temperature fallback samples from CTranslate2's generator: seeded, the same audio
+        # is decoded the same way every time (a window decoded again after a crash comes out
+        # as before, and benchmark runs can be compared).
+        ctranslate2.set_random_seed(RANDOM_SEED)
         options = self.effective_options(options)
         if not options.vad:
             segments, _info = self.model.transcribe(
@@ -281,15 +290,23 @@ class FasterWhisperEngine(Engine):
                     break
                 chosen.append(hole)
                 spent += hole.seconds
-            heard = []
-            for clip in pack(chosen, lambda hole: _listened(hole, seconds)):
-                if not options.temperature_fallback:
-                    temperatures = (0.0,)
-                found, heard_in = self._decode_holes(
-                    decoder, audio, clip, segments, options, temperatures
-                )
-                segments += found
-                heard += heard_in
+            heard: list[Span] = []
+            # Temperature fallback hole by hole, not clip by clip: only the holes whose
+            # decoding failed are decoded again at the next temperature, packed anew, so a
+            # hole the model cannot read does not cost the others in its clip two more passes.
+            waiting = chosen
+            for temperature in temperatures if options.temperature_fallback else (0.0,):
+                failed: list[Span] = []
+                for clip in pack(waiting, lambda hole: _listened(hole, seconds)):
+                    found, heard_in, failed_in = self._decode_holes(
+                        decoder, audio, clip, segments, options, temperature
+                    )
+                    segments += found
+                    heard += heard_in
+                    failed += failed_in
+                waiting = failed
+                if not waiting:
+                    break
             holes = find_holes(speech, _word_times(segments))
             # What is left of a hole partly filled is tried again too.
             to_try = [h for h in holes if any(h.start < t.end and t.start < h.end for t in heard)]
@@ -302,9 +319,10 @@ class FasterWhisperEngine(Engine):
         clip: list[Piece[Span]],
         segments: list[Segment],
         options: DecodeOptions,
-        temperatures: tuple[float, ...],
-    ) -> tuple[list[Segment], list[Span]]:
-        """Segments heard in a packed clip's holes, and the holes the model heard speech in.
+        temperature: float,
+    ) -> tuple[list[Segment], list[Span], list[Span]]:
+        """Segments heard in a packed clip's holes, the holes the model heard speech in, and
+        the holes whose decoding failed (to try at a higher temperature).
 
         Only words whose middle falls inside a hole are taken (the context around it is for
         listening only), so no word that is already in the transcript comes twice. A hole is
@@ -325,7 +343,7 @@ class FasterWhisperEngine(Engine):
             **self._arguments(options),
             "beam_size": max(options.beam_size, HOLE_BEAM_SIZE),
             "best_of": max(options.beam_size, HOLE_BEAM_SIZE),
-            "temperature": list(temperatures),
+            "temperature": temperature,
             "initial_prompt": prompt or None,
             "max_new_tokens": int(window * TOKENS_PER_SECOND) + 20,
             "word_timestamps": True,
@@ -356,8 +374,9 @@ class FasterWhisperEngine(Engine):
                 mine = tuple(w for w in words if hole.start <= (w.start + w.end) / 2 < hole.end)
                 if mine:
                     taken.setdefault(index, []).append((segment, mine))
-        found = []
-        for parts in taken.values():
+        found: list[Segment] = []
+        failed: list[Span] = []
+        for index, parts in taken.items():
             # Whisper's failure tests, as its temperature fallback applies them: the decoding's
             # average log-probability (the whole clip's), and whether the hole's own words loop
             # (the clip's compression ratio would let one looping hole throw the others' words
@@ -366,6 +385,7 @@ class FasterWhisperEngine(Engine):
             if any(
                 (segment.avg_logprob or 0.0) < LOG_PROB_THRESHOLD for segment, _ in parts
             ) or _loops([w for _, words in parts for w in words]):
+                failed.append(clip[index].span)
                 continue
             found += [
                 replace(
@@ -377,7 +397,7 @@ class FasterWhisperEngine(Engine):
                 )
                 for segment, words in parts
             ]
-        return found, heard
+        return found, heard, failed
 
 
 def _segment(segment) -> Segment | None:
