@@ -361,3 +361,15 @@ def test_subtitle_cues_have_two_lines_of_42_characters_at_most(format):
     )
     words = " ".join(re.sub(r"<v [^>]+>|Rep: ", "", text).replace("\n", " ") for *_, text in cues)
     assert words.split() == LONG.text.split()
+
+
+@pytest.mark.parametrize("format", ["srt", "vtt"])
+def test_cues_of_a_long_line_and_one_said_over_it_are_in_time_order(format):
+    # The customer speaks up at 20 s, while the rep's long line (10-40 s) is split into cues.
+    call = [LONG, Seg(20.0, 22.0, "Sorry, can I ask something?", "Customer")]
+    if format == "srt":
+        cues = parse_srt(to_srt(call, title=TITLE, duration=60))
+    else:
+        cues = parse_vtt(to_vtt(call, title=TITLE, duration=60))[1]
+    assert_valid_and_monotonic(cues)
+    assert sum("can I ask" in text for _, _, text in cues) == 1

@@ -149,3 +149,28 @@ def test_the_larger_model_is_not_loaded_for_holes_the_first_judged_silent():
     decoders = planned(silent=True)
     assert not decoders.loaded
     assert [(model, t) for model, _start, t in decoders.tried] == [("tiny", 0.0), ("tiny", 0.0)]
+
+
+def test_a_word_stretched_back_over_a_pause_starts_where_its_speech_does():
+    from transcripts.speech.base import Segment, Word
+    from transcripts.speech.coverage import Span
+    from transcripts.speech.faster_engine import said_within, split_sentences
+
+    # The batched pass's alignment on the stereo fixture's customer channel: "What" from 17.6 to
+    # 23.6 s, over the customer's silence while the rep spoke.
+    words = [(12.4, 16.6, " Honestly"), (16.6, 17.0, " takes"), (17.0, 17.6, " forever")]
+    words += [(17.6, 23.6, " What"), (23.6, 24.1, " does"), (24.1, 25.7, " pricing?")]
+    segment = Segment(
+        start=12.4,
+        end=25.7,
+        text="Honestly takes forever What does pricing?",
+        words=tuple(Word(start, end, word, 0.9) for start, end, word in words),
+    )
+    speech = [Span(12.0, 18.0), Span(23.1, 26.0)]
+    lines = split_sentences(said_within(segment, speech))
+    assert [(line.start, line.text) for line in lines] == [
+        (12.4, "Honestly takes forever"),
+        (23.1, "What does pricing?"),
+    ]
+    # Words inside their speech are left as they were.
+    assert said_within(segment, [Span(0.0, 30.0)]) == segment

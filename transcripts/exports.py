@@ -149,7 +149,9 @@ def _subtitle_cues(
             until = end if index == len(chunks) - 1 else at + share
             cues.append((at, until, name, chunk))
             at = until
-    return cues
+    # Lines overlap where two people talk at once (a dual-channel call's cross-talk): the later
+    # cues of a long line then start after the next line does, and players show cues in order.
+    return sorted(cues, key=lambda cue: cue[0])
 
 
 def _word_dict(word: Any) -> dict[str, Any]:

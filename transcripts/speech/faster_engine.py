@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -220,8 +221,9 @@ class FasterWhisperEngine(Engine):
         # Talk as people count it: short pauses inside a turn included, the VAD's padding at
         # either end of a stretch of speech left out.
         pad = VAD_OPTIONS["speech_pad_ms"] / 1000
+        heard_speech = merge(regions)
         result.speech = [
-            (span.start + pad, span.end - pad) for span in merge(regions) if span.seconds > 2 * pad
+            (span.start + pad, span.end - pad) for span in heard_speech if span.seconds > 2 * pad
         ]
         chunks = plan_chunks(regions, CHUNK_SECONDS)
         group = options.batch_size * GROUP_BATCHES
@@ -238,7 +240,11 @@ class FasterWhisperEngine(Engine):
             # The batched pass has no temperature fallback: a chunk it decoded into a loop
             # ("no, no, no, ...") or with little confidence is dropped, so it is decoded again
             # below as a hole, the way a sequential decoder would have retried it.
-            found = [s for s in map(_segment, segments) if s is not None and not _failed(s)]
+            found = [
+                said_within(s, heard_speech)
+                for s in map(_segment, segments)
+                if s is not None and not _failed(s)
+            ]
             speech = within(regions, part[0].start, part[-1].end)
             if self.repair_holes:
                 found, unheard = self.fill_holes(audio, speech, found, options)
@@ -448,6 +454,24 @@ def _loops(words: list[Word]) -> bool:
 
 def _word_times(segments: list[Segment]) -> list[tuple[float, float]]:
     return [(w.start, w.end) for s in segments for w in s.words]
+
+
+def said_within(segment: Segment, speech: list[Span]) -> Segment:
+    """The segment with no word starting before the stretch of speech it ends in.
+
+    A chunk holds the pauses between its speech as they were spoken, and without timestamp
+    tokens the aligner may stretch a word back over one: "What" from 17.6 to 23.6 s, where the
+    customer was silent from 18 to 23 s while the rep talked on the other channel. Read from
+    where the speech it ends in starts, the pause shows: the sentences split there, and speech
+    hidden under such a word is found as a hole."""
+    starts = [span.start for span in speech]
+    words = []
+    for word in segment.words:
+        at = bisect.bisect_right(starts, word.end) - 1
+        if at >= 0 and word.start < speech[at].start <= word.end:
+            word = replace(word, start=speech[at].start)
+        words.append(word)
+    return replace(segment, words=tuple(words)) if segment.words else segment
 
 
 # A new segment starts after a sentence's last word, or after a pause this long.
