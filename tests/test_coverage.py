@@ -88,7 +88,7 @@ def test_chunks_hold_whole_regions_and_skip_the_silence_between():
 
 def test_spans_are_packed_into_clips_whisper_decodes_in_one_window():
     holes = [Span(10.0 * n, 10.0 * n + 5.0) for n in range(6)]
-    clips = pack(holes, lambda hole: (hole.start - 1.0, hole.end + 1.0))
+    clips = pack(holes, 100.0, context=1.0)
     # 7 s each, half a second between: three make 22.5 s, a fourth would make 29.5 s.
     assert [len(clip) for clip in clips] == [3, 3]
     for clip in clips:
@@ -103,14 +103,14 @@ def test_spans_are_packed_into_clips_whisper_decodes_in_one_window():
 
 
 def test_a_span_longer_than_a_clip_is_decoded_alone():
-    clips = pack([Span(0.0, 3.0), Span(5.0, 40.0)], lambda s: (s.start, s.end))
+    clips = pack([Span(0.0, 3.0), Span(5.0, 40.0)], 40.0, context=0.0)
     assert [[p.span.start for p in clip] for clip in clips] == [[0.0], [5.0]]
 
 
 def test_a_packed_clip_holds_its_pieces_audio_with_silence_between():
     rate = 100
     audio = np.arange(1, 1001, dtype=np.float32)  # ten seconds, every sample non-zero
-    (clip,) = pack([Span(1.0, 2.0), Span(5.0, 6.0)], lambda s: (s.start, s.end))
+    (clip,) = pack([Span(1.0, 2.0), Span(5.0, 6.0)], 10.0, context=0.0)
     samples = packed_audio(audio, clip, rate)
     gap = int(SEPARATOR_SECONDS * rate)
     assert len(samples) == 100 + gap + 100

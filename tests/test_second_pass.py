@@ -85,7 +85,7 @@ def test_the_accurate_models_words_count_up_to_halfway_to_the_neighbouring_lines
 def test_stretches_are_packed_into_whisper_sized_clips():
     lines = [line(1 + i * 10, 9 + i * 10, 0.2) for i in range(6)]
     stretches = plan(lines, budget_seconds=1000, threshold=0.7)
-    clips = pack(stretches, lambda s: s.audio(60))
+    clips = pack(stretches, 60, context=CONTEXT_SECONDS)
     assert [len(clip) for clip in clips] == [3, 3]
     for clip in clips:
         last = clip[-1]
@@ -170,7 +170,7 @@ def test_it_decodes_no_more_than_its_budget(first_pass, monkeypatch):
     # packed stretches are not speech to pay for.
     stretches = plan(lines, budget_seconds=0.1 * seconds, threshold=second.threshold)
     assert stretches and sum(s.seconds for s in stretches) <= 0.1 * seconds
-    assert len(decoded) == len(pack(stretches, lambda s: s.audio(seconds)))
+    assert len(decoded) == len(pack(stretches, seconds, context=CONTEXT_SECONDS))
     assert sum(decoded) <= 0.1 * seconds + len(stretches) * 0.5
 
 

@@ -8,7 +8,7 @@ Plain Python and numpy: no Django, no model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -146,19 +146,21 @@ class Piece(Generic[T]):
 
 def pack(
     spans: Sequence[T],
-    audio: Callable[[T], tuple[float, float]],
+    audio_seconds: float,
     *,
+    context: float,
     clip_seconds: float = CLIP_SECONDS,
 ) -> list[list[Piece[T]]]:
-    """The spans, in time order, each with the audio `audio(span)` gives it (context around it
-    included), packed into clips of at most `clip_seconds`, a short silence between pieces:
-    Whisper pads whatever it decodes to 30 s, so a few seconds decoded alone cost as much as a
-    full clip (as faster-whisper's sequential VAD path joins speech). A span longer than a clip
-    is one alone."""
+    """The spans, in time order, each with `context` seconds of audio either side (within the
+    audio's `audio_seconds`), packed into clips of at most `clip_seconds`, a short silence
+    between pieces: Whisper pads whatever it decodes to 30 s, so a few seconds decoded alone
+    cost as much as a full clip (as faster-whisper's sequential VAD path joins speech). A span
+    longer than a clip is one alone."""
     clips: list[list[Piece[T]]] = []
     length = 0.0
     for span in sorted(spans, key=lambda s: s.start):
-        start, end = audio(span)
+        start = max(0.0, span.start - context)
+        end = min(audio_seconds, span.end + context)
         if not clips or length + SEPARATOR_SECONDS + (end - start) > clip_seconds:
             clips.append([])
             length = -SEPARATOR_SECONDS

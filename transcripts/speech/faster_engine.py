@@ -58,8 +58,8 @@ HOLE_BUDGET_SHARE = 0.25
 NO_SPEECH_THRESHOLD = 0.6
 
 
+# CTranslate2's sampling (the temperature fallback) is seeded with this: see transcribe().
 RANDOM_SEED = 0
-
 
 # Beam 5 with batched VAD: the best word error rate measured on the 20-minute call; greedy is
 # 10% faster but misses more words (docs/benchmarks.md). Batch 4 on a CPU is as fast as 8 with
@@ -303,7 +303,7 @@ class FasterWhisperEngine(Engine):
             waiting = chosen
             for temperature in temperatures if options.temperature_fallback else (0.0,):
                 failed: list[Span] = []
-                for clip in pack(waiting, lambda hole: _listened(hole, seconds)):
+                for clip in pack(waiting, seconds, context=HOLE_CONTEXT_SECONDS):
                     found, heard_in, failed_in = self._decode_holes(
                         decoder, audio, clip, segments, options, temperature
                     )
@@ -435,14 +435,6 @@ def _failed(segment: Segment) -> bool:
     return (segment.compression_ratio or 0.0) > COMPRESSION_RATIO_THRESHOLD or (
         segment.avg_logprob or 0.0
     ) < LOG_PROB_THRESHOLD
-
-
-def _listened(hole: Span, audio_seconds: float) -> tuple[float, float]:
-    """The audio a hole is decoded with: HOLE_CONTEXT_SECONDS either side of it."""
-    return (
-        max(0.0, hole.start - HOLE_CONTEXT_SECONDS),
-        min(audio_seconds, hole.end + HOLE_CONTEXT_SECONDS),
-    )
 
 
 def _loops(words: list[Word]) -> bool:

@@ -76,12 +76,6 @@ class Stretch:
     def seconds(self) -> float:
         return self.end - self.start + 2 * CONTEXT_SECONDS
 
-    def audio(self, audio_seconds: float) -> tuple[float, float]:
-        """The audio decoded for it: its lines, with context either side."""
-        return max(0.0, self.start - CONTEXT_SECONDS), min(
-            audio_seconds, self.end + CONTEXT_SECONDS
-        )
-
 
 def plan(
     segments: Sequence[Segment],
@@ -202,7 +196,7 @@ class SecondPass:
         )
         replacements: dict[int, list[Segment]] = {}
         # Packed, as holes are (faster_engine): a stretch decoded alone costs a 30 s window.
-        clips = pack(stretches, lambda s: s.audio(seconds))
+        clips = pack(stretches, seconds, context=CONTEXT_SECONDS)
         with self.while_busy() if clips else nullcontext():
             for clip in clips:
                 heard = self._decode(audio, clip, segments, options)
