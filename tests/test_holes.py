@@ -174,3 +174,77 @@ def test_a_word_stretched_back_over_a_pause_starts_where_its_speech_does():
     ]
     # Words inside their speech are left as they were.
     assert said_within(segment, [Span(0.0, 30.0)]) == segment
+
+
+@pytest.mark.parametrize(
+    "text, loops",
+    [
+        ("Go ahead. Go ahead. Go ahead. Go ahead. Go ahead.", True),
+        ("no, no, no, no, no", True),
+        ("We are. Someone exports a spreadsheet. We are. Someone exports a spreadsheet. We are.", False),
+        ("Yes, yes, yes, that works.", False),
+        ("Thank you. Thank you both. Talk next week.", False),
+        ("", False),
+    ],
+)
+def test_a_phrase_said_over_and_over_is_a_decoding_caught_in_a_loop(text, loops):
+    from transcripts.speech.faster_engine import repeats_itself
+
+    # "Go ahead." five times compresses at 2.38: under Whisper's 2.4, so gzip alone let it in.
+    assert repeats_itself(text) is loops
+
+
+class RecordingModel:
+    """A Whisper model that says what it was asked (the prompt) and hears `words` (start, end,
+    word) in every clip it is given."""
+
+    def __init__(self, words=()):
+        self.prompts, self.words = [], words
+
+    def transcribe(self, samples, **arguments):
+        from types import SimpleNamespace
+
+        self.prompts.append(arguments["initial_prompt"])
+        words = [SimpleNamespace(start=a, end=b, word=w, probability=0.9) for a, b, w in self.words]
+        segments = [
+            SimpleNamespace(
+                start=words[0].start,
+                end=words[-1].end,
+                text="".join(w.word for w in words),
+                avg_logprob=-0.3,
+                no_speech_prob=0.01,
+                compression_ratio=1.2,
+                words=words,
+            )
+        ] if words else []
+        return segments, None
+
+
+def decode_one_hole(model, temperature):
+    from transcripts.speech.base import Segment, Word
+    from transcripts.speech.coverage import Span, pack
+
+    engine = ScriptedDecoders(silent=False)
+    engine.english_only = True
+    said = Segment(0.0, 1.0, "Go ahead.", words=(Word(0.0, 0.5, " Go", 0.9), Word(0.5, 1.0, " ahead.", 0.9)))
+    (clip,) = pack([Span(3.0, 6.0)], 10.0, context=1.0)
+    return FasterWhisperEngine._decode_holes(
+        engine, model, np.zeros(16_000 * 10, dtype=np.float32), clip, [said], DecodeOptions(), temperature
+    )
+
+
+def test_a_hole_is_decoded_again_without_the_words_before_it_once_it_failed():
+    model = RecordingModel()
+    decode_one_hole(model, 0.0)
+    decode_one_hole(model, 0.2)
+    # What came before is the prompt the first time; a retry goes without what it may have
+    # looped on ("Go ahead." five times over a hole of dense_4min, in its right words at 0.2).
+    assert model.prompts == ["Go ahead.", None]
+
+
+def test_punctuation_alone_does_not_fill_a_hole():
+    # The clip is the hole with 1 s of context before it: the hole lies from 1 to 4 s.
+    found, heard, failed = decode_one_hole(RecordingModel([(1.5, 2.0, " ."), (2.0, 2.5, " .")]), 0.0)
+    assert found == [] and failed == []
+    found, _heard, _failed = decode_one_hole(RecordingModel([(1.5, 2.0, " Okay."), (2.0, 2.5, " .")]), 0.0)
+    assert [segment.text for segment in found] == ["Okay."]

