@@ -181,7 +181,10 @@ def test_a_word_stretched_back_over_a_pause_starts_where_its_speech_does():
     [
         ("Go ahead. Go ahead. Go ahead. Go ahead. Go ahead.", True),
         ("no, no, no, no, no", True),
-        ("We are. Someone exports a spreadsheet. We are. Someone exports a spreadsheet. We are.", False),
+        (
+            "We are. Someone exports a spreadsheet. We are. Someone exports a spreadsheet. We are.",
+            False,
+        ),
         ("Yes, yes, yes, that works.", False),
         ("Thank you. Thank you both. Talk next week.", False),
         ("", False),
@@ -206,17 +209,21 @@ class RecordingModel:
 
         self.prompts.append(arguments["initial_prompt"])
         words = [SimpleNamespace(start=a, end=b, word=w, probability=0.9) for a, b, w in self.words]
-        segments = [
-            SimpleNamespace(
-                start=words[0].start,
-                end=words[-1].end,
-                text="".join(w.word for w in words),
-                avg_logprob=-0.3,
-                no_speech_prob=0.01,
-                compression_ratio=1.2,
-                words=words,
-            )
-        ] if words else []
+        segments = (
+            [
+                SimpleNamespace(
+                    start=words[0].start,
+                    end=words[-1].end,
+                    text="".join(w.word for w in words),
+                    avg_logprob=-0.3,
+                    no_speech_prob=0.01,
+                    compression_ratio=1.2,
+                    words=words,
+                )
+            ]
+            if words
+            else []
+        )
         return segments, None
 
 
@@ -226,10 +233,18 @@ def decode_one_hole(model, temperature):
 
     engine = ScriptedDecoders(silent=False)
     engine.english_only = True
-    said = Segment(0.0, 1.0, "Go ahead.", words=(Word(0.0, 0.5, " Go", 0.9), Word(0.5, 1.0, " ahead.", 0.9)))
+    said = Segment(
+        0.0, 1.0, "Go ahead.", words=(Word(0.0, 0.5, " Go", 0.9), Word(0.5, 1.0, " ahead.", 0.9))
+    )
     (clip,) = pack([Span(3.0, 6.0)], 10.0, context=1.0)
     return FasterWhisperEngine._decode_holes(
-        engine, model, np.zeros(16_000 * 10, dtype=np.float32), clip, [said], DecodeOptions(), temperature
+        engine,
+        model,
+        np.zeros(16_000 * 10, dtype=np.float32),
+        clip,
+        [said],
+        DecodeOptions(),
+        temperature,
     )
 
 
@@ -244,7 +259,11 @@ def test_a_hole_is_decoded_again_without_the_words_before_it_once_it_failed():
 
 def test_punctuation_alone_does_not_fill_a_hole():
     # The clip is the hole with 1 s of context before it: the hole lies from 1 to 4 s.
-    found, heard, failed = decode_one_hole(RecordingModel([(1.5, 2.0, " ."), (2.0, 2.5, " .")]), 0.0)
+    found, heard, failed = decode_one_hole(
+        RecordingModel([(1.5, 2.0, " ."), (2.0, 2.5, " .")]), 0.0
+    )
     assert found == [] and failed == []
-    found, _heard, _failed = decode_one_hole(RecordingModel([(1.5, 2.0, " Okay."), (2.0, 2.5, " .")]), 0.0)
+    found, _heard, _failed = decode_one_hole(
+        RecordingModel([(1.5, 2.0, " Okay."), (2.0, 2.5, " .")]), 0.0
+    )
     assert [segment.text for segment in found] == ["Okay."]
