@@ -267,3 +267,48 @@ def test_punctuation_alone_does_not_fill_a_hole():
         RecordingModel([(1.5, 2.0, " Okay."), (2.0, 2.5, " .")]), 0.0
     )
     assert [segment.text for segment in found] == ["Okay."]
+
+
+@pytest.fixture(scope="module")
+def faint_phone_call(tmp_path_factory) -> corpus.Clip:
+    """Two buzzy, fast voices over a phone line: Silero VAD at its own threshold hears little
+    of it (the benchmark found calls like it it did not hear at all)."""
+    folder = tmp_path_factory.mktemp("phone")
+    rep, prospect = corpus.Voice("en-029+klatt", 200, 35), corpus.Voice("en-029+Jacky", 185, 52)
+    plan = corpus.CallPlan(
+        seconds=60, seed=31, cast={"rep": rep, "prospect": prospect, "manager": rep},
+        dense_pauses=corpus.DENSE_PAUSES,
+    )  # fmt: skip
+    source = corpus.build_call(folder, "faint", plan, "two buzzy voices")
+    return corpus.build_phone_copy(folder, "faint_phone", source)
+
+
+def covered_share(engine, samples) -> float:
+    """The share of webrtcvad's speech inside the engine's VAD regions."""
+    from transcripts.speech.coverage import Span, subtract, total_seconds
+    from transcripts.speech.diarization import speech_spans
+
+    webrtc = [Span(a, b) for a, b in speech_spans(samples)]
+    missed = total_seconds(subtract(webrtc, engine.speech_regions(samples)))
+    return 1 - missed / total_seconds(webrtc)
+
+
+def test_a_phone_line_the_vad_barely_hears_is_decoded_all_the_same(
+    engine, faint_phone_call, monkeypatch
+):
+    from transcripts.speech import faster_engine
+
+    samples = audio.decode(faint_phone_call.audio)
+    reference = faint_phone_call.reference()
+    with monkeypatch.context() as patched:
+        patched.setattr(faster_engine, "VAD_THRESHOLDS", (0.5,))
+        assert covered_share(engine, samples) < 0.5
+        before = " ".join(s.text for s in engine.transcribe(samples, DecodeOptions()))
+    assert covered_share(engine, samples) >= faster_engine.VAD_COVERAGE
+    after = " ".join(s.text for s in engine.transcribe(samples, DecodeOptions()))
+    print(
+        f"deleted {deleted_share(reference, before):.1%} -> {deleted_share(reference, after):.1%}"
+        f", WER {word_error_rate(reference, before):.1%} -> {word_error_rate(reference, after):.1%}"
+    )
+    assert deleted_share(reference, after) < deleted_share(reference, before) - 0.15
+    assert word_error_rate(reference, after) < word_error_rate(reference, before) - 0.1
