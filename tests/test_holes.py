@@ -8,6 +8,8 @@ The clip is built by the benchmark's corpus generator (espeak-ng, seeded): three
 
 import json
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -312,3 +314,26 @@ def test_a_phone_line_the_vad_barely_hears_is_decoded_all_the_same(
     )
     assert deleted_share(reference, after) < deleted_share(reference, before) - 0.15
     assert word_error_rate(reference, after) < word_error_rate(reference, before) - 0.1
+
+
+def test_hold_music_does_not_lower_the_vad_threshold(engine, monkeypatch):
+    """webrtcvad hears music as speech, Silero does not: a lower threshold would hear no more of
+    the speech, only some of the music."""
+    from itertools import pairwise
+
+    from transcripts.speech import faster_engine
+
+    rep, prospect = corpus.Voice("en-us+m3", 170, 45), corpus.Voice("en-gb+f3", 160, 60)
+    plan = corpus.CallPlan(
+        seconds=60, seed=1212, cast={"rep": rep, "prospect": prospect, "manager": rep},
+        dense_pauses=corpus.DENSE_PAUSES, hold_at=20, hold_seconds=40,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        samples, turns = corpus.synthesize(plan, Path(folder))
+    _, music_from, music_to = max((b.start - a.end, a.end, b.start) for a, b in pairwise(turns))
+    assert covered_share(engine, samples) < faster_engine.VAD_COVERAGE  # the music
+    regions = engine.speech_regions(samples)
+    monkeypatch.setattr(faster_engine, "VAD_THRESHOLDS", (0.5,))
+    assert regions == engine.speech_regions(samples)
+    in_music = sum(max(0, min(r.end, music_to) - max(r.start, music_from)) for r in regions)
+    assert in_music < 1.0
