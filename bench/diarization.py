@@ -5,10 +5,12 @@
 
 Every call is spoken by espeak-ng from a seeded script (RenewalWriter's sentences: account
 reviews and renewals, none of them in the tests), with short back-and-forth turns (0.2-0.6 s
-between turns) and voices of several accents, sexes, paces and pitches. Each goes through the
-worker's path: transcripts.speech.pipeline.load_recording, transcribe_recording with the
-deployment's engine, then diarize_track (the engine's speech spans passed on, as the worker
-does). Reported per call:
+between turns) and voices of several accents, sexes, paces and pitches: 22 calls with casts
+picked by hand, and 56 with casts drawn at random (seeded) from espeak-ng's English accents and
+voice variants ("tune_*": the speaker-count thresholds were chosen on them and the hand-picked
+ones; "held_*": only measured). Each goes through the worker's path:
+transcripts.speech.pipeline.load_recording, transcribe_recording with the deployment's engine,
+then diarize_track (the engine's speech spans passed on, as the worker does). Reported per call:
 
 - words on the right speaker: each transcribed word's voice against the script's speaker at the
   word's middle (the turn it falls in, else the nearest), under the best mapping of found voices
@@ -34,6 +36,7 @@ import argparse
 import itertools
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -85,6 +88,20 @@ THREE_VOICE_CASTS = {
     "diar_three_f": (V("en-029+m5", 190, 46), V("en-gb-scotland+m2", 170, 40),
                      V("en-us+f2", 175, 66)),
 }  # fmt: skip
+# Casts drawn at random (seeded) from espeak-ng's English accents and its voice variants, at
+# random paces and pitches: voices nobody picked by hand, many of them harder to tell apart
+# than the casts above. The "tune" casts are those the speaker-count thresholds were chosen on
+# (with the casts above), the "held" casts were only measured with them afterwards.
+ACCENTS = "en en-us en-gb en-gb-scotland en-gb-x-rp en-029 en-us-nyc en-gb-x-gbclan en-gb-x-gbcwmd"
+VARIANTS = (
+    "m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 klatt Adam Alex Alicia Andrea Andy Annie Antonio "
+    "Auntie Belinda Benjamin Boris Caleb David Denis Diogo Ed Edward Gene Gustave Henrique Hugo "
+    "Iven Jacky John Lee Linda Marco Mario Max Michael Michel Miguel Mike Nguyen Pablo Paul Pedro "
+    "Quincy Rob Robert Steph Storm Zac anika norbert sandro shelby travis victor grandma grandpa"
+)
+RANDOM_CASTS = {"tune": (4242, 900), "held": (777, 1080)}  # name: (cast seed, first call seed)
+RANDOM_TWO_VOICE_CALLS = 10
+RANDOM_THREE_VOICE_CALLS = 8
 # Voices that speak on none of the calls: their prints must find no one.
 STRANGERS = (V("en-us+m6", 175, 35), V("en-gb+f4", 170, 70), V("en-029+m1", 165, 50))
 CALL_SECONDS = 150
@@ -112,10 +129,40 @@ class DiarCall:
 def diar_calls() -> list[DiarCall]:
     calls = []
     for seed, (name, cast) in enumerate(TWO_VOICE_CASTS.items(), start=501):
-        calls.append(DiarCall(name, "two voices", cast, seed))
-        calls.append(DiarCall(f"{name}_phone", "two voices, phone", cast, seed, phone_of=name))
+        calls += two_voice_calls(name, cast, seed)
     for seed, (name, cast) in enumerate(THREE_VOICE_CASTS.items(), start=601):
         calls.append(DiarCall(name, "three voices", cast, seed))
+    for prefix, (cast_seed, first_seed) in RANDOM_CASTS.items():
+        calls += random_calls(prefix, cast_seed, first_seed)
+    return calls
+
+
+def two_voice_calls(name: str, cast: tuple[corpus.Voice, ...], seed: int) -> list[DiarCall]:
+    return [
+        DiarCall(name, "two voices", cast, seed),
+        DiarCall(f"{name}_phone", "two voices, phone", cast, seed, phone_of=name),
+    ]
+
+
+def random_calls(prefix: str, cast_seed: int, first_seed: int) -> list[DiarCall]:
+    """Calls with casts drawn by random.Random(cast_seed): two voices (clean and phone), then
+    three voices."""
+    rng = random.Random(cast_seed)
+
+    def cast(size: int) -> tuple[corpus.Voice, ...]:
+        voices: dict[str, corpus.Voice] = {}
+        while len(voices) < size:
+            name = f"{rng.choice(ACCENTS.split())}+{rng.choice(VARIANTS.split())}"
+            if name not in voices:
+                voices[name] = corpus.Voice(name, rng.randint(150, 205), rng.randint(35, 72))
+        return tuple(voices.values())
+
+    calls = []
+    for index in range(RANDOM_TWO_VOICE_CALLS):
+        calls += two_voice_calls(f"{prefix}_two_{index}", cast(2), first_seed + index)
+    for index in range(RANDOM_THREE_VOICE_CALLS):
+        seed = first_seed + 50 + index
+        calls.append(DiarCall(f"{prefix}_three_{index}", "three voices", cast(3), seed))
     return calls
 
 
@@ -335,7 +382,12 @@ def render(
     clips: dict[str, corpus.Clip],
     others_share: float,
 ) -> str:
-    from transcripts.speech.diarization import PITCH_TOLERANCE_SEMITONES, REP_SIMILARITY
+    from transcripts.speech.diarization import (
+        DISTINCT_PITCH_SEMITONES,
+        PITCH_TOLERANCE_SEMITONES,
+        REP_SIMILARITY,
+        SAME_VOICE_SIMILARITY,
+    )
 
     header = [
         "call", "kind", "min", "voices (found / true)", "words", "words on the right speaker",
@@ -398,9 +450,9 @@ def render(
         "each; pieces of one stretch (up to 5 s, at least 1 s; a repeated identical utterance "
         "counted once) are clustered on d-vectors less the call's mean, by spectral clustering "
         "or k-means, whichever holds its clusters tighter; voices are added while no two "
-        "centroids are 0.935 alike or more (unless their pitches are 1.5 semitones apart or "
-        "more: the encoder hears some voices as alike as one voice's two halves) and each holds "
-        "its share of speech; a Viterbi pass "
+        f"centroids are {SAME_VOICE_SIMILARITY} alike or more (unless their pitches are "
+        f"{DISTINCT_PITCH_SEMITONES} semitones apart or more: the encoder hears some voices as "
+        "alike as one voice's two halves) and each holds its share of speech; a Viterbi pass "
         "gives every window its voice, a change cheap at a pause and dear inside a stretch. "
         "Words go to the voice speaking at their time; segments are split where it changes. "
         "A call's voices are compared with voice prints in a phone line's band (300-3400 Hz), "

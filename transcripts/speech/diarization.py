@@ -63,10 +63,21 @@ MAX_CLUSTERED = 1000
 # Two clusters whose centroids are at least this alike are one voice heard twice, unless their
 # pitches are at least DISTINCT_PITCH_SEMITONES apart: to the encoder, espeak's fast voices can
 # be as alike as one voice's two halves (diar_three_c's three at 0.92-0.95) while their pitches
-# differ by 2-2.5 semitones; one voice's two halves differed by at most 0.9 (20 calls, 9 of them
-# held out): docs/benchmarks.md, "Speakers on mono calls".
+# differ by 2-2.5 semitones; one voice's two halves differed by at most 1.2 (the benchmark's 78
+# calls): docs/benchmarks.md, "Speakers on mono calls".
 SAME_VOICE_SIMILARITY = 0.935
 DISTINCT_PITCH_SEMITONES = 1.5
+# The same on a call carried at 8 kHz (a phone line): there the encoder hears less of each voice
+# and one voice's two halves come out less alike, as little as 0.889 (on wide-band calls
+# different voices are 0.925 alike). Chosen on the benchmark's hand-picked casts and its "tune"
+# casts (drawn at random), checked on its "held" casts: the count right on 26 of its 28 phone
+# calls (the same from 0.88 to 0.92), on 23 at 0.935.
+PHONE_SAME_VOICE_SIMILARITY = 0.90
+# A call is narrow-band when less than this share of its speech's power lies above 4 kHz (a
+# phone line carries 300-3400 Hz; wide-band speech puts a few percent up there).
+NARROWBAND_HZ = 4000.0
+NARROWBAND_SHARE = 0.002
+NARROWBAND_SAMPLE_SECONDS = 60.0
 # A voice found holds at least two pieces and MIN_VOICE_SECONDS of speech, or this share of the
 # call's, up to MAX_VOICE_FLOOR_SECONDS (someone who says two minutes in a two-hour call counts).
 MIN_VOICE_SHARE = 0.03
@@ -267,6 +278,28 @@ def _gain(audio: np.ndarray, spans: Spans) -> float:
         return 1.0
     dbfs = 10 * math.log10(total / count)
     return max(1.0, 10 ** ((TARGET_DBFS - dbfs) / 20))
+
+
+def is_narrowband(audio: np.ndarray, spans: Spans) -> bool:
+    """Whether the speech in `spans` was carried at 8 kHz, as a phone line carries it: almost
+    none of its power above NARROWBAND_HZ. Read from up to NARROWBAND_SAMPLE_SECONDS of it,
+    spread over the call."""
+    frame = 1024
+    starts = [
+        int(moment * SAMPLE_RATE)
+        for start, end in spans
+        for moment in np.arange(start, end - frame / SAMPLE_RATE, frame / SAMPLE_RATE)
+    ]
+    if not starts:
+        return False
+    most = int(NARROWBAND_SAMPLE_SECONDS * SAMPLE_RATE / frame)
+    if len(starts) > most:
+        starts = [starts[i] for i in np.linspace(0, len(starts) - 1, most).astype(int)]
+    frames = np.stack([audio[i : i + frame] for i in starts]).astype(np.float64)
+    power = np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)) ** 2
+    high = np.fft.rfftfreq(frame, 1 / SAMPLE_RATE) >= NARROWBAND_HZ
+    total = power.sum()
+    return bool(total > 0 and power[:, high].sum() < NARROWBAND_SHARE * total)
 
 
 # --- Speech and windows --------------------------------------------------------------------------
@@ -500,10 +533,11 @@ def _distinct(
     weights: np.ndarray,
     k: int,
     pitch_of: Callable[[np.ndarray], float | None] | None = None,
+    same_voice: float = SAME_VOICE_SIMILARITY,
 ) -> bool:
-    """Whether `k` clusters are `k` voices: no two centroids as alike as one voice heard twice
-    (unless their pitches, `pitch_of(members)` in Hz, set them apart), and each holds enough
-    speech to be someone's."""
+    """Whether `k` clusters are `k` voices: no two centroids `same_voice` alike or more, as one
+    voice heard twice (unless their pitches, `pitch_of(members)` in Hz, set them apart), and
+    each holds enough speech to be someone's."""
     shares = np.bincount(labels, weights=weights, minlength=k)
     least = max(MIN_VOICE_SECONDS, min(MIN_VOICE_SHARE * shares.sum(), MAX_VOICE_FLOOR_SECONDS))
     if shares.min() < least or np.bincount(labels, minlength=k).min() < 2:
@@ -516,7 +550,7 @@ def _distinct(
         return pitch_of(np.flatnonzero(labels == cluster)) if pitch_of else None
 
     for a, b in zip(*np.triu_indices(k, 1), strict=True):
-        if similarity[a, b] < SAME_VOICE_SIMILARITY:
+        if similarity[a, b] < same_voice:
             continue
         low, high = pitch(int(a)), pitch(int(b))
         if low is None or high is None or semitones(low, high) < DISTINCT_PITCH_SEMITONES:
@@ -563,10 +597,11 @@ def _cluster(
     windows: Sequence[_Window],
     speakers: int | None,
     pitch_of: Callable[[Sequence[_Window]], float | None] | None = None,
+    same_voice: float = SAME_VOICE_SIMILARITY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The voice of every window (time order) and the voices' centroids (plain d-vectors).
     `pitch_of(windows)`: the pitch of the speech in those windows, telling apart voices the
-    encoder hears alike."""
+    encoder hears alike; `same_voice`: how alike two clusters of one voice can be."""
     weights = np.array([w.owns_to - w.owns_from for w in windows])
     pieces = _pieces(windows)
     # Short pieces make noisy d-vectors that cluster together as a voice of their own: they are
@@ -606,7 +641,9 @@ def _cluster(
             if more > k + (2 if k == 1 else 1):
                 break
             candidate = _partition(points, piece_weights, spectral, more)
-            if _distinct(piece_vectors, candidate, piece_weights, more, pitched):
+            if _distinct(
+                piece_vectors, candidate, piece_weights, more, pitched, same_voice=same_voice
+            ):
                 k, labels = more, candidate
     if k == 1:
         return np.zeros(len(windows), dtype=int), _centroids(
@@ -721,6 +758,9 @@ def _diarize(
         windows,
         speakers,
         lambda chosen: speech_pitch(audio, [(w.owns_from, w.owns_to) for w in chosen]),
+        same_voice=(
+            PHONE_SAME_VOICE_SIMILARITY if is_narrowband(audio, spans) else SAME_VOICE_SIMILARITY
+        ),
     )
     # Voices numbered by first appearance; a voice left with no window is dropped.
     order: list[int] = []
