@@ -384,6 +384,7 @@ def render(
 ) -> str:
     from transcripts.speech.diarization import (
         DISTINCT_PITCH_SEMITONES,
+        PHONE_SAME_VOICE_SIMILARITY,
         PITCH_TOLERANCE_SEMITONES,
         REP_SIMILARITY,
         SAME_VOICE_SIMILARITY,
@@ -450,9 +451,11 @@ def render(
         "each; pieces of one stretch (up to 5 s, at least 1 s; a repeated identical utterance "
         "counted once) are clustered on d-vectors less the call's mean, by spectral clustering "
         "or k-means, whichever holds its clusters tighter; voices are added while no two "
-        f"centroids are {SAME_VOICE_SIMILARITY} alike or more (unless their pitches are "
-        f"{DISTINCT_PITCH_SEMITONES} semitones apart or more: the encoder hears some voices as "
-        "alike as one voice's two halves) and each holds its share of speech; a Viterbi pass "
+        f"centroids are {SAME_VOICE_SIMILARITY} alike or more ({PHONE_SAME_VOICE_SIMILARITY} "
+        "on a call carried at 8 kHz, where one voice's halves are less alike; unless their "
+        f"pitches are {DISTINCT_PITCH_SEMITONES} semitones apart or more: the encoder hears "
+        "some voices as alike as one voice's two halves) and each holds its share of speech; "
+        "a Viterbi pass "
         "gives every window its voice, a change cheap at a pause and dear inside a stretch. "
         "Words go to the voice speaking at their time; segments are split where it changes. "
         "A call's voices are compared with voice prints in a phone line's band (300-3400 Hz), "
