@@ -326,14 +326,16 @@ def test_hold_music_does_not_lower_the_vad_threshold(engine, monkeypatch):
     rep, prospect = corpus.Voice("en-us+m3", 170, 45), corpus.Voice("en-gb+f3", 160, 60)
     plan = corpus.CallPlan(
         seconds=60, seed=1212, cast={"rep": rep, "prospect": prospect, "manager": rep},
-        dense_pauses=corpus.DENSE_PAUSES, hold_at=20, hold_seconds=40,
+        dense_pauses=corpus.DENSE_PAUSES, hold_at=20, hold_seconds=90,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         samples, turns = corpus.synthesize(plan, Path(folder))
     _, music_from, music_to = max((b.start - a.end, a.end, b.start) for a, b in pairwise(turns))
-    assert covered_share(engine, samples) < faster_engine.VAD_COVERAGE  # the music
+    # Most of what webrtcvad hears is the music: Silero's threshold would be lowered...
+    assert covered_share(engine, samples) < faster_engine.VAD_DEAF_SHARE
     regions = engine.speech_regions(samples)
     monkeypatch.setattr(faster_engine, "VAD_THRESHOLDS", (0.5,))
+    # ... but a lower one hears no more of the speech, only some of the music.
     assert regions == engine.speech_regions(samples)
     in_music = sum(max(0, min(r.end, music_to) - max(r.start, music_from)) for r in regions)
     assert in_music < 1.0

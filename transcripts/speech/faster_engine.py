@@ -44,18 +44,19 @@ GROUP_BATCHES = 4
 # Speech regions for the batched pass and for finding holes: split at pauses of 160 ms (what
 # faster-whisper's batched pipeline uses), each padded 0.4 s a side.
 VAD_OPTIONS = dict(min_silence_duration_ms=160, speech_pad_ms=400)
-# Silero's speech threshold, from its own default down, until its regions hold VAD_COVERAGE of
-# the speech webrtcvad hears. Through a phone line Silero's speech probabilities run low: at 0.5
-# it heard 0-42% of webrtcvad's speech on 10 of 28 synthetic phone calls (none at all on one),
-# and the batched pass decodes only Silero's regions, so the rest was lost without a hole to
-# show for it (WER 67-84% where the same calls decoded whole scored 41-69%). webrtcvad alone
-# would do worse the other way: it hears hold music and line noise as speech, Silero does not.
-# On wide-band speech the first threshold already covers 99-100%: nothing changes there. A
-# threshold is lowered only while that hears VAD_MIN_GAIN more of webrtcvad's speech: on hold
-# music (which webrtcvad hears, Silero not) lowering it gains nothing (54% -> 56% of a call
-# with 40 s of music) and lets music in (0.4 -> 2.6 s of it); on the phone calls each step
-# gained 7-47 points.
+# Silero's speech threshold, from its own default down, where at its default it hears less than
+# VAD_DEAF_SHARE of the speech webrtcvad hears: then lowered until its regions hold VAD_COVERAGE
+# of it. Through a phone line Silero's speech probabilities run low: at 0.5 it heard 0-42% of
+# webrtcvad's speech on 10 of 28 synthetic phone calls (none at all on one), and the batched
+# pass decodes only Silero's regions, so the rest was lost without a hole to show for it (WER
+# 67-100% where the same calls decoded whole scored 41-69%; 50-74% with the lower threshold).
+# Where it hears more than half, its default stays: on phone_20min (81% at 0.5) the lower
+# threshold's regions ran through the pauses, and more words were lost (21.1% against 17.3%).
+# webrtcvad alone would do worse the other way: it hears hold music and line noise as speech,
+# Silero does not. A threshold is lowered only while that hears VAD_MIN_GAIN more of webrtcvad's
+# speech: on hold music lowering it gains nothing and lets music in.
 VAD_THRESHOLDS = (0.5, 0.35, 0.25, 0.15)
+VAD_DEAF_SHARE = 0.5
 VAD_COVERAGE = 0.9
 VAD_MIN_GAIN = 0.05
 # A hole is decoded again with beam search and these temperatures: higher ones mostly invent
@@ -227,7 +228,7 @@ class FasterWhisperEngine(Engine):
 
     def speech_regions(self, audio: np.ndarray) -> list[Span]:
         """Where Silero VAD (bundled with faster-whisper) hears speech, in seconds: its threshold
-        lowered (VAD_THRESHOLDS) while that hears more of what webrtcvad hears."""
+        lowered (VAD_THRESHOLDS) where it is deaf to most of what webrtcvad hears."""
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         from .diarization import speech_spans
@@ -249,7 +250,8 @@ class FasterWhisperEngine(Engine):
             if best_heard >= 0 and heard - best_heard < VAD_MIN_GAIN * total:
                 break
             best, best_heard = regions, heard
-            if heard >= VAD_COVERAGE * total:
+            wanted = VAD_COVERAGE if threshold != VAD_THRESHOLDS[0] else VAD_DEAF_SHARE
+            if heard >= wanted * total:
                 break
         return best
 
