@@ -71,7 +71,8 @@ DISTINCT_PITCH_SEMITONES = 1.5
 # and one voice's two halves come out less alike, as little as 0.889 (on wide-band calls
 # different voices are 0.925 alike). Chosen on the benchmark's hand-picked casts and its "tune"
 # casts (drawn at random), checked on its "held" casts: the count right on 26 of its 28 phone
-# calls (the same from 0.88 to 0.92), on 23 at 0.935.
+# calls (the same from 0.88 to 0.92), on 23 at 0.935; 25 in the report's table, where one call's
+# transcript changed with the engine's VAD.
 PHONE_SAME_VOICE_SIMILARITY = 0.90
 # A call is narrow-band when less than this share of its speech's power lies above 4 kHz (a
 # phone line carries 300-3400 Hz; wide-band speech puts a few percent up there).
