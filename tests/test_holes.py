@@ -287,12 +287,11 @@ def faint_phone_call(tmp_path_factory) -> corpus.Clip:
 
 def covered_share(engine, samples) -> float:
     """The share of webrtcvad's speech inside the engine's VAD regions."""
-    from transcripts.speech.coverage import Span, subtract, total_seconds
+    from transcripts.speech.coverage import Span, covered_seconds, total_seconds
     from transcripts.speech.diarization import speech_spans
 
     webrtc = [Span(a, b) for a, b in speech_spans(samples)]
-    missed = total_seconds(subtract(webrtc, engine.speech_regions(samples)))
-    return 1 - missed / total_seconds(webrtc)
+    return covered_seconds(webrtc, engine.speech_regions(samples)) / total_seconds(webrtc)
 
 
 def test_a_phone_line_the_vad_barely_hears_is_decoded_all_the_same(

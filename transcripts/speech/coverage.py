@@ -81,6 +81,12 @@ def subtract(spans: Iterable[Span], taken: Iterable[Span]) -> list[Span]:
     return left
 
 
+def covered_seconds(spans: Iterable[Span], cover: Iterable[Span]) -> float:
+    """How many seconds of `spans` some span of `cover` covers."""
+    spans = merge(spans)
+    return total_seconds(spans) - total_seconds(subtract(spans, cover))
+
+
 def find_holes(
     speech: Sequence[Span],
     words: Iterable[tuple[float, float]],

@@ -25,12 +25,12 @@ from .coverage import (
     MIN_HOLE_SECONDS,
     Piece,
     Span,
+    covered_seconds,
     find_holes,
     merge,
     pack,
     packed_audio,
     plan_chunks,
-    subtract,
     total_seconds,
     within,
 )
@@ -229,31 +229,36 @@ class FasterWhisperEngine(Engine):
     def speech_regions(self, audio: np.ndarray) -> list[Span]:
         """Where Silero VAD (bundled with faster-whisper) hears speech, in seconds: its threshold
         lowered (VAD_THRESHOLDS) where it is deaf to most of what webrtcvad hears."""
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
         from .diarization import speech_spans
 
         webrtc = [Span(start, end) for start, end in speech_spans(audio)]
         total = total_seconds(webrtc)
-        best: list[Span] = []
-        best_heard = -1.0
-        for threshold in VAD_THRESHOLDS:
-            # Under the chunk length by the padding, so a region always fits in a chunk.
-            vad = VadOptions(
-                threshold=threshold, max_speech_duration_s=CHUNK_SECONDS - 1.0, **VAD_OPTIONS
-            )
-            regions = [
-                Span(region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE)
-                for region in get_speech_timestamps(audio, vad)
-            ]
-            heard = total - total_seconds(subtract(webrtc, regions))
-            if best_heard >= 0 and heard - best_heard < VAD_MIN_GAIN * total:
+        best = self._silero_regions(audio, VAD_THRESHOLDS[0])
+        best_heard = covered_seconds(webrtc, best)
+        if best_heard >= VAD_DEAF_SHARE * total:
+            return best
+        for threshold in VAD_THRESHOLDS[1:]:
+            regions = self._silero_regions(audio, threshold)
+            heard = covered_seconds(webrtc, regions)
+            if heard - best_heard < VAD_MIN_GAIN * total:
                 break
             best, best_heard = regions, heard
-            wanted = VAD_COVERAGE if threshold != VAD_THRESHOLDS[0] else VAD_DEAF_SHARE
-            if heard >= wanted * total:
+            if heard >= VAD_COVERAGE * total:
                 break
         return best
+
+    @staticmethod
+    def _silero_regions(audio: np.ndarray, threshold: float) -> list[Span]:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        # Under the chunk length by the padding, so a region always fits in a chunk.
+        vad = VadOptions(
+            threshold=threshold, max_speech_duration_s=CHUNK_SECONDS - 1.0, **VAD_OPTIONS
+        )
+        return [
+            Span(region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE)
+            for region in get_speech_timestamps(audio, vad)
+        ]
 
     def _heard(
         self,
