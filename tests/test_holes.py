@@ -301,6 +301,8 @@ def test_a_phone_line_the_vad_barely_hears_is_decoded_all_the_same(
 
     samples = audio.decode(faint_phone_call.audio)
     reference = faint_phone_call.reference()
+    # The batched pass's regions: a phone call is otherwise read through whatever they hold.
+    monkeypatch.setattr(engine, "sequential_on_phone", False)
     with monkeypatch.context() as patched:
         patched.setattr(faster_engine, "VAD_THRESHOLDS", (0.5,))
         assert covered_share(engine, samples) < 0.5
@@ -338,3 +340,33 @@ def test_hold_music_does_not_lower_the_vad_threshold(engine, monkeypatch):
     assert regions == engine.speech_regions(samples)
     in_music = sum(max(0, min(r.end, music_to) - max(r.start, music_from)) for r in regions)
     assert in_music < 1.0
+
+
+def test_a_phone_call_is_read_through_and_keeps_the_turns_the_batched_pass_loses(
+    engine, faint_phone_call, monkeypatch
+):
+    samples = audio.decode(faint_phone_call.audio)
+    reference = faint_phone_call.reference()
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "sequential_on_phone", False)
+        batched = " ".join(s.text for s in engine.transcribe(samples, DecodeOptions()))
+    result = engine.transcribe(samples, DecodeOptions())
+    read = " ".join(s.text for s in result)
+    print(
+        f"deleted {deleted_share(reference, batched):.1%} -> {deleted_share(reference, read):.1%}"
+        f", WER {word_error_rate(reference, batched):.1%} -> {word_error_rate(reference, read):.1%}"
+    )
+    assert deleted_share(reference, read) < deleted_share(reference, batched) - 0.05
+    assert deleted_share(reference, read) <= 0.05
+    assert word_error_rate(reference, read) < word_error_rate(reference, batched)
+    # What the VAD heard is still reported, as for any call.
+    assert result.speech and sum(b - a for a, b in result.speech) > 40
+
+
+def test_a_wide_band_call_is_not_read_through(engine, dense_call, monkeypatch):
+    def read_through(*args):
+        raise AssertionError("a wide-band call went the phone line's way")
+
+    monkeypatch.setattr(engine, "_read_through", read_through)
+    samples = audio.decode(dense_call.audio)[: 20 * 16000]
+    assert list(engine.transcribe(samples, DecodeOptions()))

@@ -45,6 +45,15 @@ def test_it_shows_the_effective_beam_batch_and_word_times_not_zero(client_for, a
     assert "beam_size" not in page
 
 
+def test_it_says_how_phone_line_calls_are_read(client_for, alice, settings):
+    settings.WHISPER_ENGINE = "faster"
+    page = client_for(alice).get(URL).content.decode()
+    assert "<th>Phone-line calls (8 kHz audio)</th><td>read through from start to end" in page
+    settings.WHISPER_VAD = False
+    page = client_for(alice).get(URL).content.decode()
+    assert "<th>Phone-line calls (8 kHz audio)</th><td>as any other call</td>" in page
+
+
 def test_it_lists_each_teams_vocabulary(client_for, alice, acme):
     acme.vocabulary = "Zentrix, Quorra"
     acme.save()

@@ -98,6 +98,12 @@ def effective_decoding(engine: str, spec: EngineSpec) -> list[tuple[str, str]]:
         ("Word timestamps", yes(options.word_timestamps or engine == "api")),
         ("Skip silence (voice-activity detection)", yes(uses_vad)),
         ("Speech with no words decoded again", holes if uses_vad else "no"),
+        (
+            "Phone-line calls (8 kHz audio)",
+            "read through from start to end, conditioned on the previous text"
+            if uses_vad
+            else "as any other call",
+        ),
         ("Retry at higher temperatures when decoding fails", yes(options.temperature_fallback)),
         ("Condition on the previous text", yes(options.condition_on_previous_text)),
         ("Language", options.language or "detected (English for .en models)"),

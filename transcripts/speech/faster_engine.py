@@ -123,6 +123,7 @@ class FasterWhisperEngine(Engine):
         *,
         fallback_model: str | None = FALLBACK_MODEL,
         repair_holes: bool = True,
+        sequential_on_phone: bool = True,
     ):
         from faster_whisper import BatchedInferencePipeline
 
@@ -144,6 +145,8 @@ class FasterWhisperEngine(Engine):
         self._fallback = None
         # Off only to measure or show what the batched pass alone loses.
         self.repair_holes = repair_holes
+        # Off only to measure the batched pass on phone calls.
+        self.sequential_on_phone = sequential_on_phone
 
     def _load(self, model: str):
         from faster_whisper import WhisperModel
@@ -210,8 +213,23 @@ class FasterWhisperEngine(Engine):
                 **self._arguments(options),
             )
             return self._converted(segments, audio, on_progress)
+        from .diarization import is_narrowband
+
+        webrtc = _webrtc_spans(audio)
+        regions = self.speech_regions(audio, webrtc)
         result = Transcription(())
-        result._segments = self._heard(audio, options, on_progress, result)
+        # Talk as people count it: short pauses inside a turn included, the VAD's padding at
+        # either end of a stretch of speech left out.
+        pad = VAD_OPTIONS["speech_pad_ms"] / 1000
+        result.speech = [
+            (span.start + pad, span.end - pad) for span in merge(regions) if span.seconds > 2 * pad
+        ]
+        if self.sequential_on_phone and is_narrowband(audio, [(s.start, s.end) for s in webrtc]):
+            result._segments = self._read_through(
+                audio, regions, webrtc, options, on_progress, result
+            )
+        else:
+            result._segments = self._heard(audio, regions, options, on_progress, result)
         return result
 
     def _converted(self, segments, audio, on_progress) -> Iterator[Segment]:
@@ -226,12 +244,12 @@ class FasterWhisperEngine(Engine):
         if on_progress:
             on_progress(len(audio) / SAMPLE_RATE)
 
-    def speech_regions(self, audio: np.ndarray) -> list[Span]:
+    def speech_regions(self, audio: np.ndarray, webrtc: list[Span] | None = None) -> list[Span]:
         """Where Silero VAD (bundled with faster-whisper) hears speech, in seconds: its threshold
-        lowered (VAD_THRESHOLDS) where it is deaf to most of what webrtcvad hears."""
-        from .diarization import speech_spans
-
-        webrtc = [Span(start, end) for start, end in speech_spans(audio)]
+        lowered (VAD_THRESHOLDS) where it is deaf to most of what webrtcvad hears (`webrtc`,
+        where the caller has it already)."""
+        if webrtc is None:
+            webrtc = _webrtc_spans(audio)
         total = total_seconds(webrtc)
         best = self._silero_regions(audio, VAD_THRESHOLDS[0])
         best_heard = covered_seconds(webrtc, best)
@@ -260,9 +278,59 @@ class FasterWhisperEngine(Engine):
             for region in get_speech_timestamps(audio, vad)
         ]
 
+    def _read_through(
+        self,
+        audio: np.ndarray,
+        regions: list[Span],
+        webrtc: list[Span],
+        options: DecodeOptions,
+        on_progress: ProgressCallback | None,
+        result: Transcription,
+    ) -> Iterator[Segment]:
+        """A phone call read from start to end, as a sequential decoder reads it, with its holes
+        filled as the batched pass's are.
+
+        Through a phone line the batched pass loses what a sequential decoder keeps: each of its
+        chunks is read alone, without the words before it, and tiny.en stops early on chunks of
+        narrow-band audio far more often. On 30 synthetic phone calls, holes filled either way,
+        the median call lost 1.6% of its words read through against 9.5% batched (3.5% against
+        22.5% on phone_20min), WER was lower on 22 of them (by 4.7 points at the median), holes
+        over 5 s were left on 6 calls against 16, for 1.4 times the CPU time at the median.
+        Conditioned on the previous text, as the reference decoder is, with the whole
+        temperature fallback (stopped at 0.4, a third of the words were lost on some calls);
+        the loops that conditioning can fall into are caught as holes and decoded again.
+        """
+        segments, _info = self.model.transcribe(
+            audio,
+            vad_filter=False,
+            condition_on_previous_text=True,
+            **self._arguments(replace(options, word_timestamps=True)),
+        )
+        # Whisper reads silence and line noise as words now and then ("Thank you."): a line with
+        # no word where either VAD heard speech is dropped.
+        # A line that failed even at the last temperature (a loop) is dropped too: its time is
+        # then a hole, decoded again.
+        anywhere = merge(regions + webrtc)
+        found = []
+        for raw in segments:
+            if on_progress:
+                on_progress(raw.end)
+            segment = _segment(raw)
+            if (
+                segment is not None
+                and not _failed(segment)
+                and any(_inside((w.start + w.end) / 2, anywhere) for w in segment.words)
+            ):
+                found.append(segment)
+        for segment in self._completed(audio, regions, found, options, result):
+            yield from split_sentences(segment)
+        if on_progress:
+            on_progress(len(audio) / SAMPLE_RATE)
+
     def _heard(
         self,
         audio: np.ndarray,
+        regions: list[Span],
         options: DecodeOptions,
         on_progress: ProgressCallback | None,
         result: Transcription,
@@ -273,14 +341,7 @@ class FasterWhisperEngine(Engine):
         them loses the end of a chunk whose speech runs to its edge), at one temperature. Some
         chunks still come back empty or stop early; those holes are decoded again alone.
         """
-        regions = self.speech_regions(audio)
-        # Talk as people count it: short pauses inside a turn included, the VAD's padding at
-        # either end of a stretch of speech left out.
-        pad = VAD_OPTIONS["speech_pad_ms"] / 1000
         heard_speech = merge(regions)
-        result.speech = [
-            (span.start + pad, span.end - pad) for span in heard_speech if span.seconds > 2 * pad
-        ]
         chunks = plan_chunks(regions, CHUNK_SECONDS)
         group = options.batch_size * GROUP_BATCHES
         for first in range(0, len(chunks), group):
@@ -302,12 +363,7 @@ class FasterWhisperEngine(Engine):
                 if s is not None and not _failed(s)
             ]
             speech = within(regions, part[0].start, part[-1].end)
-            if self.repair_holes:
-                found, unheard = self.fill_holes(audio, speech, found, options)
-            else:
-                unheard = find_holes(speech, _word_times(found))
-            result.unheard += [(hole.start, hole.end) for hole in unheard]
-            for segment in sorted(found, key=lambda s: s.start):
+            for segment in self._completed(audio, speech, found, options, result):
                 for sentence in split_sentences(segment):
                     if on_progress:
                         on_progress(sentence.end)
@@ -316,6 +372,23 @@ class FasterWhisperEngine(Engine):
                 on_progress(part[-1].end)
         if on_progress:
             on_progress(len(audio) / SAMPLE_RATE)
+
+    def _completed(
+        self,
+        audio: np.ndarray,
+        speech: list[Span],
+        segments: list[Segment],
+        options: DecodeOptions,
+        result: Transcription,
+    ) -> list[Segment]:
+        """The segments with their holes in `speech` filled, in time order; what stayed empty is
+        added to the result's unheard spans."""
+        if self.repair_holes:
+            segments, unheard = self.fill_holes(audio, speech, segments, options)
+        else:
+            unheard = find_holes(speech, _word_times(segments))
+        result.unheard += [(hole.start, hole.end) for hole in unheard]
+        return sorted(segments, key=lambda s: s.start)
 
     def fill_holes(
         self,
@@ -530,6 +603,18 @@ def repeats_itself(text: str) -> bool:
             ):
                 return True
     return False
+
+
+def _webrtc_spans(audio: np.ndarray) -> list[Span]:
+    from .diarization import speech_spans
+
+    return [Span(start, end) for start, end in speech_spans(audio)]
+
+
+def _inside(moment: float, spans: list[Span]) -> bool:
+    """Whether `moment` falls in one of `spans` (in time order, not overlapping)."""
+    at = bisect.bisect_right([span.start for span in spans], moment) - 1
+    return at >= 0 and moment < spans[at].end
 
 
 def _word_times(segments: list[Segment]) -> list[tuple[float, float]]:
