@@ -153,6 +153,83 @@ def test_the_larger_model_is_not_loaded_for_holes_the_first_judged_silent():
     assert [(model, t) for model, _start, t in decoders.tried] == [("tiny", 0.0), ("tiny", 0.0)]
 
 
+class ScriptedGroup(FasterWhisperEngine):
+    """The choice between a batched group and the same audio read through (_batched_or_read),
+    with hole repair that finds `repair_finds` of the holes' speech (the first holes first)."""
+
+    def __init__(self, repair_finds: float):
+        self.repair_finds, self.repaired, self.read = repair_finds, [], 0
+
+    def fill_holes(self, audio, speech, segments, options):
+        from transcripts.speech.coverage import find_holes
+
+        self.repaired.append(list(segments))
+        holes = find_holes(speech, [(w.start, w.end) for s in segments for w in s.words])
+        found, budget = [], self.repair_finds * sum(h.seconds for h in holes)
+        for hole in holes:
+            if hole.seconds <= budget:
+                found.append(said(hole.start, hole.end))
+                budget -= hole.seconds
+        return segments + found, []
+
+    def reading(self, segments):
+        def read():
+            self.read += 1
+            return segments
+
+        return read
+
+
+def said(start: float, end: float):
+    """A segment with a word every half second from start to end."""
+    from transcripts.speech.base import Segment, Word
+
+    words = tuple(Word(t, t + 0.4, " word") for t in np.arange(start, end - 0.1, 0.5))
+    return Segment(start, end, "word " * len(words), words=words)
+
+
+def group_speech():
+    from transcripts.speech.coverage import Span
+
+    return [Span(0.0, 100.0)]
+
+
+def test_a_group_that_lost_more_than_repair_may_decode_is_read_through_at_once():
+    engine = ScriptedGroup(repair_finds=1.0)
+    batched = [said(0.0, 60.0)]  # 40 s of the 100 lost: over the quarter repair may decode
+    read = [said(0.0, 100.0)]
+    segments, _ = engine._batched_or_read(
+        None, group_speech(), batched, DecodeOptions(), engine.reading(read)
+    )
+    assert engine.read == 1
+    # Holes are filled in what was read, not in the batched pass's words.
+    assert engine.repaired == [read]
+    assert segments == read
+
+
+def test_a_group_repair_completes_is_not_read_through():
+    engine = ScriptedGroup(repair_finds=1.0)
+    batched = [said(0.0, 50.0), said(60.0, 100.0)]  # a 10 s hole: repair fills it
+    segments, _ = engine._batched_or_read(
+        None, group_speech(), batched, DecodeOptions(), engine.reading([])
+    )
+    assert engine.read == 0
+    assert len(segments) == 3
+
+
+@pytest.mark.parametrize("read_loses, kept", [(0.0, "read"), (20.0, "repaired")])
+def test_a_group_repair_leaves_holes_in_is_read_through_and_the_completer_kept(read_loses, kept):
+    engine = ScriptedGroup(repair_finds=0.5)
+    # Two 10 s holes; repair fills one, leaving 10% of the speech without a word.
+    batched = [said(0.0, 40.0), said(50.0, 80.0), said(90.0, 100.0)]
+    read = [said(0.0, 100.0 - read_loses)]
+    segments, _ = engine._batched_or_read(
+        None, group_speech(), batched, DecodeOptions(), engine.reading(read)
+    )
+    assert engine.read == 1
+    assert (segments[: len(read)] == read) == (kept == "read")
+
+
 def test_a_word_stretched_back_over_a_pause_starts_where_its_speech_does():
     from transcripts.speech.base import Segment, Word
     from transcripts.speech.coverage import Span
@@ -302,7 +379,7 @@ def test_a_phone_line_the_vad_barely_hears_is_decoded_all_the_same(
     samples = audio.decode(faint_phone_call.audio)
     reference = faint_phone_call.reference()
     # The batched pass's regions: a phone call is otherwise read through whatever they hold.
-    monkeypatch.setattr(engine, "sequential_on_phone", False)
+    monkeypatch.setattr(engine, "read_through", False)
     with monkeypatch.context() as patched:
         patched.setattr(faster_engine, "VAD_THRESHOLDS", (0.5,))
         assert covered_share(engine, samples) < 0.5
@@ -348,7 +425,7 @@ def test_a_phone_call_is_read_through_and_keeps_the_turns_the_batched_pass_loses
     samples = audio.decode(faint_phone_call.audio)
     reference = faint_phone_call.reference()
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "sequential_on_phone", False)
+        patched.setattr(engine, "read_through", False)
         batched = " ".join(s.text for s in engine.transcribe(samples, DecodeOptions()))
     result = engine.transcribe(samples, DecodeOptions())
     read = " ".join(s.text for s in result)

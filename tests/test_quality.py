@@ -169,6 +169,7 @@ def test_the_settings_page_shows_the_figures_and_the_second_pass(client_for, ali
     assert "Fast (tiny.en)" in page.split('id="team-qualities"')[1]
     second = page.split('id="second-pass"')[1].split("</td>")[0]
     if has_packaged_ct2("base"):
+        assert "on for Fast phone-line calls" in second
         assert "decoded again with base" in second
     else:
         assert "off" in second

@@ -230,6 +230,20 @@ def test_a_sure_window_is_given_back_as_it_was_without_loading_the_model():
     assert second(audio_of(6), lines, DecodeOptions()) == lines
 
 
+def test_a_wide_band_window_is_given_back_as_it_was_unless_asked():
+    import numpy as np
+
+    def never() -> None:
+        raise AssertionError("the accurate model was loaded for a wide-band window")
+
+    # White noise: as much power above 4 kHz as below, as no phone line carries.
+    noise = np.random.default_rng(0).normal(0, 0.1, 20 * 16_000).astype(np.float32)
+    lines = [line(0, 2, 0.3, 0.4), line(3, 5, 0.2)]
+    assert SecondPass(never, model_name="base")(noise, lines, DecodeOptions()) == lines
+    with pytest.raises(AssertionError, match="loaded for a wide-band window"):
+        SecondPass(never, model_name="base", wide_band=True)(noise, lines, DecodeOptions())
+
+
 def audio_of(seconds: float):
     import numpy as np
 

@@ -148,8 +148,9 @@ def second_pass_note() -> str:
         return f"off: {accurate} is not installed"
     from .speech.second_pass import BUDGET_SHARE, LOW_CONFIDENCE
 
+    calls = "Fast calls" if settings.WHISPER_SECOND_PASS_WIDE_BAND else "Fast phone-line calls"
     return (
-        f"on for Fast calls: lines whose words {settings.WHISPER_MODEL} heard with a mean "
+        f"on for {calls}: lines whose words {settings.WHISPER_MODEL} heard with a mean "
         f"probability under {LOW_CONFIDENCE:.0%} are decoded again with {accurate}, at most "
         f"{BUDGET_SHARE:.0%} of the audio, worst first"
     )

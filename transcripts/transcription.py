@@ -54,7 +54,12 @@ def second_pass(spec: EngineSpec) -> SecondPass | None:
 
 def second_pass_settings() -> dict:
     """load_second_pass's arguments as this deployment sets them; empty where it is off."""
-    return {"model": settings.WHISPER_ACCURATE_MODEL} if settings.WHISPER_SECOND_PASS else {}
+    if not settings.WHISPER_SECOND_PASS:
+        return {}
+    return {
+        "model": settings.WHISPER_ACCURATE_MODEL,
+        "wide_band": settings.WHISPER_SECOND_PASS_WIDE_BAND,
+    }
 
 
 def decode_options(team: Team | None = None, **changes) -> DecodeOptions:
