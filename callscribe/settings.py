@@ -352,7 +352,7 @@ WHISPER_ACCURATE_MODEL = os.environ.get("WHISPER_ACCURATE_MODEL", "base")
 # weights are installed, within a budget (transcripts/speech/second_pass.py).
 WHISPER_SECOND_PASS = env_bool("WHISPER_SECOND_PASS", True)
 # Off: the second pass runs on phone-line (8 kHz) audio only, where tiny.en is unsure most; on
-# wide-band calls it cost 40-80% more CPU time and deleted words (docs/benchmarks.md).
+# wide-band calls it cost 30-80% more CPU time and deleted words (docs/benchmarks.md).
 WHISPER_SECOND_PASS_WIDE_BAND = env_bool("WHISPER_SECOND_PASS_WIDE_BAND", False)
 # 0: each engine's measured default (faster-whisper beam 5, openai-whisper greedy).
 WHISPER_BEAM_SIZE = env_int("WHISPER_BEAM_SIZE", 0)
