@@ -6,6 +6,7 @@ from transcripts.speech.coverage import (
     CLIP_SECONDS,
     SEPARATOR_SECONDS,
     Span,
+    Timeline,
     find_holes,
     merge,
     pack,
@@ -76,6 +77,23 @@ def test_spans_merge_subtract_and_add_up():
         Span(6, 10),
     ]
     assert total_seconds([Span(0, 2), Span(1, 3)]) == 3
+
+
+def test_a_timeline_says_which_span_a_moment_falls_in():
+    timeline = Timeline([Span(5, 7), Span(0, 2), Span(1, 3)])
+    assert timeline.spans == [Span(0, 3), Span(5, 7)]
+    assert timeline.latest_start(-1) is None
+    assert timeline.latest_start(4) == Span(0, 3)
+    assert timeline.latest_start(5) == Span(5, 7)
+    assert [moment in timeline for moment in (-1, 0, 2.9, 3, 4, 6, 7)] == [
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
 
 
 def test_chunks_hold_whole_regions_and_skip_the_silence_between():

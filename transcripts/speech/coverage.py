@@ -8,6 +8,7 @@ Plain Python and numpy: no Django, no model.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -52,6 +53,23 @@ def merge(spans: Iterable[Span], gap: float = 0.0) -> list[Span]:
         else:
             merged.append(span)
     return merged
+
+
+class Timeline:
+    """Spans merged into time order, to ask which one a moment falls in."""
+
+    def __init__(self, spans: Iterable[Span]):
+        self.spans = merge(spans)
+        self._starts = [span.start for span in self.spans]
+
+    def latest_start(self, moment: float) -> Span | None:
+        """The last span starting at or before `moment` (which may have ended by then)."""
+        at = bisect.bisect_right(self._starts, moment) - 1
+        return self.spans[at] if at >= 0 else None
+
+    def __contains__(self, moment: float) -> bool:
+        span = self.latest_start(moment)
+        return span is not None and moment < span.end
 
 
 def total_seconds(spans: Iterable[Span]) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -26,6 +25,7 @@ from .coverage import (
     MIN_HOLE_SECONDS,
     Piece,
     Span,
+    Timeline,
     covered_seconds,
     find_holes,
     merge,
@@ -308,7 +308,7 @@ class FasterWhisperEngine(Engine):
         the loops that conditioning can fall into are caught as holes and decoded again.
         """
         seconds = len(audio) / SAMPLE_RATE
-        found = self._read(audio, Span(0.0, seconds), merge(regions + webrtc), options, on_progress)
+        found = self._read(audio, Span(0.0, seconds), regions + webrtc, options, on_progress)
         for segment in self._completed(audio, regions, found, options, result):
             yield from split_sentences(segment)
         if on_progress:
@@ -335,6 +335,7 @@ class FasterWhisperEngine(Engine):
             condition_on_previous_text=True,
             **self._arguments(replace(options, word_timestamps=True)),
         )
+        heard = Timeline(speech)
         found = []
         for raw in segments:
             if on_progress:
@@ -343,7 +344,7 @@ class FasterWhisperEngine(Engine):
             if segment is None or _failed(segment):
                 continue
             segment = segment.shifted(span.start)
-            if any(_inside((w.start + w.end) / 2, speech) for w in segment.words):
+            if any((w.start + w.end) / 2 in heard for w in segment.words):
                 found.append(segment)
         return found
 
@@ -361,7 +362,7 @@ class FasterWhisperEngine(Engine):
         them loses the end of a chunk whose speech runs to its edge), at one temperature. Some
         chunks still come back empty or stop early; those holes are decoded again alone.
         """
-        heard_speech = merge(regions)
+        heard_speech = Timeline(regions)
         chunks = plan_chunks(regions, CHUNK_SECONDS)
         group = options.batch_size * GROUP_BATCHES
         for first in range(0, len(chunks), group):
@@ -384,9 +385,12 @@ class FasterWhisperEngine(Engine):
             ]
             speech = within(regions, part[0].start, part[-1].end)
             span = Span(part[0].start, part[-1].end)
-            read = partial(self._read, audio, span, heard_speech, options)
-            reread = read if self.read_through else None
-            for segment in self._completed(audio, speech, found, options, result, reread):
+            read = (
+                partial(self._read, audio, span, heard_speech.spans, options)
+                if self.read_through
+                else None
+            )
+            for segment in self._completed(audio, speech, found, options, result, read):
                 for sentence in split_sentences(segment):
                     if on_progress:
                         on_progress(sentence.end)
@@ -426,10 +430,11 @@ class FasterWhisperEngine(Engine):
         if lost(found) > HOLE_BUDGET_SHARE * total:
             return self.fill_holes(audio, speech, read(), options)
         repaired = self.fill_holes(audio, speech, list(found), options)
-        if lost(repaired[0]) <= max(REREAD_SHARE * total, MIN_HOLE_SECONDS):
+        left = lost(repaired[0])
+        if left <= max(REREAD_SHARE * total, MIN_HOLE_SECONDS):
             return repaired
         again = self.fill_holes(audio, speech, read(), options)
-        return again if lost(again[0]) < lost(repaired[0]) else repaired
+        return again if lost(again[0]) < left else repaired
 
     def _completed(
         self,
@@ -673,17 +678,11 @@ def _webrtc_spans(audio: np.ndarray) -> list[Span]:
     return [Span(start, end) for start, end in speech_spans(audio)]
 
 
-def _inside(moment: float, spans: list[Span]) -> bool:
-    """Whether `moment` falls in one of `spans` (in time order, not overlapping)."""
-    at = bisect.bisect_right([span.start for span in spans], moment) - 1
-    return at >= 0 and moment < spans[at].end
-
-
 def _word_times(segments: list[Segment]) -> list[tuple[float, float]]:
     return [(w.start, w.end) for s in segments for w in s.words]
 
 
-def said_within(segment: Segment, speech: list[Span]) -> Segment:
+def said_within(segment: Segment, speech: Timeline) -> Segment:
     """The segment with no word starting before the stretch of speech it ends in.
 
     A chunk holds the pauses between its speech as they were spoken, and without timestamp
@@ -691,12 +690,11 @@ def said_within(segment: Segment, speech: list[Span]) -> Segment:
     customer was silent from 18 to 23 s while the rep talked on the other channel. Read from
     where the speech it ends in starts, the pause shows: the sentences split there, and speech
     hidden under such a word is found as a hole."""
-    starts = [span.start for span in speech]
     words = []
     for word in segment.words:
-        at = bisect.bisect_right(starts, word.end) - 1
-        if at >= 0 and word.start < speech[at].start <= word.end:
-            word = replace(word, start=speech[at].start)
+        heard = speech.latest_start(word.end)
+        if heard is not None and word.start < heard.start:
+            word = replace(word, start=heard.start)
         words.append(word)
     return replace(segment, words=tuple(words)) if segment.words else segment
 
