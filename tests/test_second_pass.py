@@ -6,6 +6,7 @@ mu-law, 300-3400 Hz, hiss): tiny.en mishears much of it, and base, decoding its 
 again, is surer of some of them.
 """
 
+import math
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from transcripts.speech.engines import load_engine
 from transcripts.speech.second_pass import (
     CONTEXT_SECONDS,
     MIN_GAIN,
+    MIN_WORD_SHARE,
     SecondPass,
     confidence,
     load_second_pass,
@@ -80,6 +82,24 @@ def test_the_accurate_models_words_count_up_to_halfway_to_the_neighbouring_lines
     (stretch,) = plan(lines, budget_seconds=60, threshold=0.7)
     # Halfway to the line before; the context decoded after, where the next line is far.
     assert reach(stretch, lines) == pytest.approx((2.2, 3 + CONTEXT_SECONDS))
+
+
+def test_a_surer_reading_with_far_fewer_words_does_not_replace_the_line():
+    # phone_20min: tiny.en's twelve unsure words over a turn, base's confident "Hi.": taking
+    # it deleted the turn.
+    old = [line(10, 14, *[0.4] * 12)]
+    stretch = plan(old, budget_seconds=60)[0]
+    second = SecondPass(lambda: None, model_name="base")
+    decoded = Segment(10, 14, "")
+
+    def heard(count: int):
+        return [(Word(10 + i * 0.3, 10.2 + i * 0.3, f"v{i}", 0.95), decoded) for i in range(count)]
+
+    fewest = math.ceil(MIN_WORD_SHARE * 12)
+    assert second._better(heard(1), stretch, old, (9.5, 14.5)) is None
+    assert second._better(heard(fewest - 1), stretch, old, (9.5, 14.5)) is None
+    lines = second._better(heard(fewest), stretch, old, (9.5, 14.5))
+    assert [w.word.strip() for s in lines for w in s.words] == [f"v{i}" for i in range(fewest)]
 
 
 def test_stretches_are_packed_into_whisper_sized_clips():

@@ -46,6 +46,10 @@ PROMPT_WORDS = 40
 # (in the geometric mean of their probabilities): two unsure readings of noise swap one guess
 # for another.
 MIN_GAIN = 0.05
+# The accurate model's reading replaces the fast one's only where it has at least this share of
+# its words: a confident "Hi." is no better reading of a stretch where tiny.en heard twelve
+# unsure words than those words are, and taking it deletes them.
+MIN_WORD_SHARE = 0.5
 # Beam search for the second decoding: it is a few seconds of audio, and accuracy is its point.
 # One temperature: where beam search fails, sampling at higher ones invents, and costs twice.
 BEAM_SIZE = 5
@@ -289,6 +293,8 @@ class SecondPass:
         mine = [(w, s) for w, s in heard if low <= (w.start + w.end) / 2 < high]
         words = [w for w, _ in mine]
         if not words or (confidence(words) or 0.0) < stretch.confidence + MIN_GAIN:
+            return None
+        if len(words) < MIN_WORD_SHARE * sum(len(s.words) for s in old):
             return None
         return self._lines(words, [s for _, s in mine], old)
 
