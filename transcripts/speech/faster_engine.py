@@ -308,7 +308,8 @@ class FasterWhisperEngine(Engine):
         the loops that conditioning can fall into are caught as holes and decoded again.
         """
         seconds = len(audio) / SAMPLE_RATE
-        found = self._read(audio, Span(0.0, seconds), regions + webrtc, options, on_progress)
+        heard = Timeline(regions + webrtc)
+        found = self._read(audio, Span(0.0, seconds), heard, options, on_progress)
         for segment in self._completed(audio, regions, found, options, result):
             yield from split_sentences(segment)
         if on_progress:
@@ -318,7 +319,7 @@ class FasterWhisperEngine(Engine):
         self,
         audio: np.ndarray,
         span: Span,
-        speech: list[Span],
+        speech: Timeline,
         options: DecodeOptions,
         on_progress: ProgressCallback | None = None,
     ) -> list[Segment]:
@@ -335,7 +336,6 @@ class FasterWhisperEngine(Engine):
             condition_on_previous_text=True,
             **self._arguments(replace(options, word_timestamps=True)),
         )
-        heard = Timeline(speech)
         found = []
         for raw in segments:
             if on_progress:
@@ -344,7 +344,7 @@ class FasterWhisperEngine(Engine):
             if segment is None or _failed(segment):
                 continue
             segment = segment.shifted(span.start)
-            if any((w.start + w.end) / 2 in heard for w in segment.words):
+            if any((w.start + w.end) / 2 in speech for w in segment.words):
                 found.append(segment)
         return found
 
@@ -386,7 +386,7 @@ class FasterWhisperEngine(Engine):
             speech = within(regions, part[0].start, part[-1].end)
             span = Span(part[0].start, part[-1].end)
             read = (
-                partial(self._read, audio, span, heard_speech.spans, options)
+                partial(self._read, audio, span, heard_speech, options)
                 if self.read_through
                 else None
             )

@@ -201,12 +201,13 @@ class SecondPass:
         options: DecodeOptions,
         on_progress: ProgressCallback | None = None,
     ) -> list[Segment]:
-        if not (self.wide_band or _narrowband(audio, segments)):
-            return segments
         seconds = len(audio) / SAMPLE_RATE
         stretches = plan(
             segments, budget_seconds=self.budget_share * seconds, threshold=self.threshold
         )
+        # Only a window with lines to decode again is asked whether it came through a phone line.
+        if not stretches or not (self.wide_band or _narrowband(audio, segments)):
+            return segments
         replacements: dict[int, list[Segment]] = {}
         # Packed, as holes are (faster_engine): a stretch decoded alone costs a 30 s window.
         clips = pack(stretches, seconds, context=CONTEXT_SECONDS)
