@@ -164,6 +164,9 @@ def test_two_clusters_share_twenty_calls_and_do_each_once(clusters, acme, make_c
     owners = {call.lease_owner.split(":")[0] for call in calls}
     assert owners == {"a", "b"}, "both clusters should have done work"
     ran = Success.objects.filter(func="transcripts.tasks.transcribe_call")
+    # A cluster records a task's success after the task has finished the call: wait for the
+    # last record, then see that each call ran once.
+    wait_for(lambda: ran.count() >= len(calls), timeout=60, message="every task's record")
     assert sorted(task.args[0] for task in ran) == sorted(call.pk for call in calls)
     texts = {tuple(s[3] for s in transcript(call)) for call in calls}
     assert len(texts) == 1 and texts != {()}
