@@ -340,6 +340,28 @@ def test_a_hole_is_decoded_again_without_the_words_before_it_once_it_failed():
     assert model.prompts == ["Go ahead.", None]
 
 
+class WindowedModel(RecordingModel):
+    """A model that decodes lazily, as faster-whisper does: its first window's segment, then a
+    window it is never to be asked for."""
+
+    def transcribe(self, samples, **arguments):
+        segments, info = super().transcribe(samples, **arguments)
+
+        def windows():
+            yield from segments
+            raise AssertionError("a window past the last hole was decoded")
+
+        return windows(), info
+
+
+def test_decoding_a_clip_stops_once_past_its_last_hole():
+    # The hole lies from 1 to 4 s of the clip; the first window's words run to 4.2 s.
+    found, _heard, _failed = decode_one_hole(
+        WindowedModel([(1.5, 2.5, " Okay,"), (2.5, 4.2, " thanks.")]), 0.0
+    )
+    assert [segment.text for segment in found] == ["Okay, thanks."]
+
+
 def test_punctuation_alone_does_not_fill_a_hole():
     # The clip is the hole with 1 s of context before it: the hole lies from 1 to 4 s.
     found, heard, failed = decode_one_hole(

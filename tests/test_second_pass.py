@@ -268,3 +268,31 @@ def audio_of(seconds: float):
     import numpy as np
 
     return np.zeros(int(seconds * 16_000), dtype=np.float32)
+
+
+class WindowedEngine:
+    """The accurate model, decoding lazily as faster-whisper does: `lines` from its first
+    window, then a window it is never to be asked for."""
+
+    model_name = "base"
+
+    def __init__(self, lines: list[Segment]):
+        self.lines = lines
+
+    def transcribe(self, samples, options, on_progress=None):
+        yield from self.lines
+        raise AssertionError("a window past the last stretch was decoded")
+
+
+def test_decoding_stops_once_past_the_last_stretch():
+    from transcripts.speech.base import Engine
+
+    Engine.register(WindowedEngine)
+    lines = [line(0, 2, 0.3, 0.4), line(2.6, 4, 0.99)]
+    # The stretch (the first line) reaches halfway to the next line, 2.3 s; the accurate
+    # model's first window ends past it, and its next window would hold no word of the stretch.
+    heard = line(0.1, 2.4, 0.95, 0.9, 0.95)
+    second = SecondPass(WindowedEngine([heard]), model_name="base", wide_band=True)
+    (replaced, kept) = second(audio_of(20), lines, DecodeOptions())
+    assert [w.probability for w in replaced.words] == [0.95, 0.9, 0.95]
+    assert kept == lines[1]

@@ -159,6 +159,10 @@ class Piece(Generic[T]):
     def to_window(self, seconds: float) -> float:
         return self.start + (seconds - self.at)
 
+    def to_clip(self, seconds: float) -> float:
+        """Where `seconds` of the window lie in the clip (the inverse of to_window)."""
+        return self.at + (seconds - self.start)
+
     @property
     def at_end(self) -> float:
         return self.at + (self.end - self.start)

@@ -142,6 +142,20 @@ def reach(stretch: Stretch, segments: Sequence[Segment]) -> tuple[float, float]:
     return low, high
 
 
+def _placed(segment: Segment, clip: Sequence[Piece]) -> list[tuple[Word, Segment]]:
+    """The segment's words that lie in one of the clip's pieces, in the window's seconds, each
+    with the segment."""
+    placed = []
+    for word in segment.words:
+        middle = (word.start + word.end) / 2
+        piece = next((p for p in clip if p.holds(middle)), None)
+        if piece is None or not word.word.strip():
+            continue
+        start, end = piece.to_window(word.start), piece.to_window(word.end)
+        placed.append((replace(word, start=start, end=end, word=word.word.strip()), segment))
+    return placed
+
+
 class SecondPass:
     """Decodes a window's unsure lines again with `engine` (the accurate model); see the module.
 
@@ -259,25 +273,15 @@ class SecondPass:
             language=self.language or options.language,
         )
         heard = []
+        # Words past the last stretch's reach are not used: decoding stops there, before a
+        # window of the clip's last few frames (see faster_engine's hole repair).
+        last = clip[-1]
+        done = last.to_clip(reach(last.span, segments)[1])
         for segment in self.engine.transcribe(packed_audio(audio, clip, SAMPLE_RATE), again):
-            if (segment.compression_ratio or 0.0) > COMPRESSION_RATIO_THRESHOLD:
-                continue
-            for word in segment.words:
-                middle = (word.start + word.end) / 2
-                piece = next((p for p in clip if p.holds(middle)), None)
-                if piece is None or not word.word.strip():
-                    continue
-                heard.append(
-                    (
-                        replace(
-                            word,
-                            start=piece.to_window(word.start),
-                            end=piece.to_window(word.end),
-                            word=word.word.strip(),
-                        ),
-                        segment,
-                    )
-                )
+            if (segment.compression_ratio or 0.0) <= COMPRESSION_RATIO_THRESHOLD:
+                heard += _placed(segment, clip)
+            if segment.end >= done:
+                break
         return heard
 
     def _better(
