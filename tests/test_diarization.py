@@ -393,6 +393,62 @@ def test_noise_and_silence_have_no_pitch():
     assert diarization.speech_pitch(harmonic_tone(150.0), [(0.0, 0.2)]) is None
 
 
+def test_each_window_has_a_pitch_of_its_own():
+    audio = np.concatenate(
+        [
+            harmonic_tone(120.0, 2.0),
+            harmonic_tone(200.0, 2.0),
+            np.zeros(2 * SAMPLE_RATE, np.float32),
+        ]
+    )
+    found = diarization.window_pitches(audio, [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (1.0, 1.1)])
+    assert found[:2] == pytest.approx([120.0, 200.0], rel=0.01)
+    # Silence has none, nor a window too short for enough voiced frames.
+    assert np.isnan(found[2:]).all()
+
+
+def pitched(hz: float, count: int, spread: float) -> np.ndarray:
+    """`count` window pitches spread evenly from `spread` semitones under `hz` to as many over."""
+    return hz * 2 ** (np.linspace(-spread, spread, count) / 12)
+
+
+def test_voices_pitched_apart_pull_their_windows_apart():
+    pitches = np.concatenate([pitched(100, 21, 1.0), pitched(119, 21, 1.0), [np.nan]])
+    voices = np.array([0] * 21 + [1] * 21 + [0])
+    cost = diarization._pitch_cost(pitches, voices, 2)
+    # Three semitones apart: a window costs far more to the other voice than to its own.
+    weight = diarization.PITCH_WEIGHT
+    assert (cost[:21, 1] - cost[:21, 0] > 2 * weight).all()
+    assert (cost[21:42, 0] - cost[21:42, 1] > 2 * weight).all()
+    # An unvoiced window costs nothing, nor does anything without pitches.
+    assert not cost[42].any()
+    assert not diarization._pitch_cost(None, voices, 2).any()
+
+
+def test_voices_pitched_alike_hardly_pull_at_all():
+    pitches = np.concatenate([pitched(100, 21, 1.5), pitched(100.3, 21, 1.5)])
+    cost = diarization._pitch_cost(pitches, np.array([0] * 21 + [1] * 21), 2)
+    assert np.abs(cost[:, 0] - cost[:, 1]).max() < 0.3 * diarization.PITCH_WEIGHT
+
+
+def test_a_window_the_encoder_hears_between_two_voices_goes_to_the_voice_of_its_pitch():
+    rng = np.random.default_rng(5)
+    a, b = alike_clusters(0.9)[0][[0, 4]]
+    # Ten windows of each voice, 1.5 s each with pauses between, then four the encoder hears
+    # a little nearer the first voice but pitched as the second.
+    plain = [a] * 10 + [b] * 10 + [0.51 * a + 0.49 * b] * 4
+    vectors = diarization._normalised(np.array(plain) + rng.normal(0, 0.012, (24, 256)))
+    windows = [
+        diarization._Window(2.0 * i, 2.0 * i + 1.5, 2.0 * i, 2.0 * i + 1.5) for i in range(24)
+    ]
+    pitches = np.concatenate([pitched(100, 10, 0.5), pitched(126, 10, 0.5), [126.0] * 4])
+    by_dvector, _ = diarization._cluster(vectors, windows, 2)
+    by_both, _ = diarization._cluster(vectors, windows, 2, window_pitch=lambda: pitches)
+    assert (by_dvector[20:] == by_dvector[0]).all()
+    assert (by_both[20:] == by_both[10]).all() and by_both[10] != by_both[0]
+    assert (by_both[:20] == by_dvector[:20]).all()
+
+
 def test_a_voice_has_the_pitch_of_its_enrolment(two_voices, diarized_two_voices):
     """espeak's pitch setting moves the measured pitch, and a voice on a call has the pitch of
     the same voice read alone, within the tolerance recognise() allows."""
