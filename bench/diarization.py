@@ -386,6 +386,7 @@ def render(
         DISTINCT_PITCH_SEMITONES,
         PHONE_SAME_VOICE_SIMILARITY,
         PITCH_TOLERANCE_SEMITONES,
+        PITCH_WEIGHT,
         REP_SIMILARITY,
         SAME_VOICE_SIMILARITY,
     )
@@ -455,8 +456,9 @@ def render(
         "on a call carried at 8 kHz, where one voice's halves are less alike; unless their "
         f"pitches are {DISTINCT_PITCH_SEMITONES} semitones apart or more: the encoder hears "
         "some voices as alike as one voice's two halves) and each holds its share of speech; "
-        "a Viterbi pass "
-        "gives every window its voice, a change cheap at a pause and dear inside a stretch. "
+        "a Viterbi pass gives every window its voice, by its d-vector and its own pitch (a "
+        f"window pitched as one voice leans towards it: PITCH_WEIGHT = {PITCH_WEIGHT}), a "
+        "change cheap at a pause and dear inside a stretch. "
         "Words go to the voice speaking at their time; segments are split where it changes. "
         "A call's voices are compared with voice prints in a phone line's band (300-3400 Hz), "
         "where a print enrolled on a laptop matches the same voice on a phone call.",
