@@ -932,11 +932,11 @@ def speech_pitch(audio: np.ndarray, spans: Spans | None = None) -> float | None:
 def window_pitches(audio: np.ndarray, spans: Spans) -> np.ndarray:
     """The median fundamental (Hz) of each span's voiced frames, NaN where fewer than
     MIN_WINDOW_VOICED_FRAMES are voiced."""
-    starts, owners = _pitch_frames(spans)
+    starts, counts = _pitch_frames(spans)
     pitches = _frame_pitches(audio, starts)
     found = np.full(len(spans), np.nan)
-    for index in range(len(spans)):
-        own = pitches[owners == index]
+    # A span's frames lie together, so one split hands every span its own.
+    for index, own in enumerate(np.split(pitches, np.cumsum(counts)[:-1])):
         own = own[~np.isnan(own)]
         if len(own) >= MIN_WINDOW_VOICED_FRAMES:
             found[index] = np.median(own)
@@ -944,16 +944,16 @@ def window_pitches(audio: np.ndarray, spans: Spans) -> np.ndarray:
 
 
 def _pitch_frames(spans: Spans) -> tuple[np.ndarray, np.ndarray]:
-    """The first sample of every pitch frame in `spans` (PITCH_HOP apart) and the span of each."""
+    """The first sample of every pitch frame in `spans` (PITCH_HOP apart, span after span) and
+    how many frames each span has."""
     length = PITCH_FRAME + PITCH_LAGS[1]
     starts = [
         range(int(start * SAMPLE_RATE), int(end * SAMPLE_RATE) - length, PITCH_HOP)
         for start, end in spans
     ]
-    owners = [np.full(len(offsets), index) for index, offsets in enumerate(starts)]
     return (
         np.array([offset for offsets in starts for offset in offsets], dtype=int),
-        np.concatenate(owners) if owners else np.zeros(0, dtype=int),
+        np.array([len(offsets) for offsets in starts], dtype=int),
     )
 
 
