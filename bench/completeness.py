@@ -30,6 +30,11 @@ WER_MARGIN = 0.01
 MAX_DELETED = 0.02
 MAX_HOLE_SECONDS = 5.0
 MIN_SPEEDUP = 1.5
+# Speed is judged as the issue states it, by real time, where the machine was this quiet during
+# both runs; where other work shared it, by CPU seconds, which move less with it. Batched
+# decoding keeps both cores busier than sequential decoding (dense_4min: 1.46 cores against 1.31
+# on a quiet machine), so its CPU seconds understate its speed.
+QUIET_SHARE = 0.10
 
 
 def deleted_share(reference: str, hypothesis: str) -> float:
@@ -125,10 +130,18 @@ def verdict(default: ClipResult, sequential: ClipResult) -> str:
         failed.append("deleted")
     if default.hole > MAX_HOLE_SECONDS:
         failed.append("hole")
-    # CPU seconds decide speed where other processes share the machine: wall time moves with them.
-    if sequential.cpu_seconds < MIN_SPEEDUP * default.cpu_seconds:
+    if quiet(default, sequential):
+        slower = default.speed < MIN_SPEEDUP * sequential.speed
+    else:
+        slower = sequential.cpu_seconds < MIN_SPEEDUP * default.cpu_seconds
+    if slower:
         failed.append("speed")
     return "missed: " + ", ".join(failed) if failed else "met"
+
+
+def quiet(*results: ClipResult) -> bool:
+    """Whether other processes left the machine to these runs: then real time measures speed."""
+    return all(result.others_cpu_share < QUIET_SHARE for result in results)
 
 
 HEADER = [
@@ -168,9 +181,10 @@ def render(results: list[tuple[ClipResult, ClipResult]], clips: dict[str, corpus
         "each in its own process, one after the other. Targets, on every clip: WER within "
         f"{WER_MARGIN * 100:.0f} point of the sequential run, at most {MAX_DELETED:.0%} of the "
         f"script's words deleted, no hole over {MAX_HOLE_SECONDS:.0f} s, and at least "
-        f"{MIN_SPEEDUP}x the sequential run's speed, judged by CPU seconds (the CPUs were shared "
-        "with other work: 'other processes' is their share of the machine meanwhile, and it "
-        "lowers both wall-clock speeds). A hole is the most seconds of the script's speech "
+        f"{MIN_SPEEDUP}x the sequential run's speed: in real time where other processes took "
+        f"under {QUIET_SHARE:.0%} of the machine during both runs ('other processes'), else by "
+        "CPU seconds, which move less with other work. A hole is the most seconds of the "
+        "script's speech "
         "between two consecutive output words; unheard spans are the engine's own count of "
         "speech it could not decode even the second time.",
         "",

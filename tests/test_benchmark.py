@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import configs, corpus, report, run, targets
+from bench import completeness, configs, corpus, report, run, targets
 from bench.rows import Row
 from transcripts.speech import audio
 from transcripts.speech.base import SAMPLE_RATE
@@ -138,3 +138,21 @@ def test_each_benchmark_tool_rewrites_only_its_own_section_of_the_report(tmp_pat
     assert "old table" not in text and "first" not in text
     assert text.count("## Completeness") == text.count("## Quality") == 1
     assert "new table" in text and "kept" in text and "second" in text
+
+
+def clip_result(speed: float, cpu_seconds: float, others: float) -> completeness.ClipResult:
+    return completeness.ClipResult(
+        config="", clip="", audio_minutes=4.0, wer=0.2, deleted=0.01, hole=1.0,
+        speed=speed, cpu_seconds=cpu_seconds, others_cpu_share=others,
+    )  # fmt: skip
+
+
+def test_completeness_judges_speed_in_real_time_on_a_quiet_machine_else_by_cpu_seconds():
+    # dense_4min on a quiet machine: 1.62 times as fast in real time, 1.44 by CPU seconds.
+    default, sequential = clip_result(21.0, 18.0, 0.0), clip_result(13.0, 26.0, 0.0)
+    assert completeness.verdict(default, sequential) == "met"
+    # Other work on the machine during either run: CPU seconds decide.
+    default, sequential = clip_result(21.0, 18.0, 0.0), clip_result(13.0, 26.0, 0.4)
+    assert completeness.verdict(default, sequential) == "missed: speed"
+    default, sequential = clip_result(13.0, 15.0, 0.4), clip_result(12.0, 26.0, 0.4)
+    assert completeness.verdict(default, sequential) == "met"
