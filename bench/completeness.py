@@ -184,9 +184,8 @@ def render(results: list[tuple[ClipResult, ClipResult]], clips: dict[str, corpus
         f"{MIN_SPEEDUP}x the sequential run's speed: in real time where other processes took "
         f"under {QUIET_SHARE:.0%} of the machine during both runs ('other processes'), else by "
         "CPU seconds, which move less with other work. A hole is the most seconds of the "
-        "script's speech "
-        "between two consecutive output words; unheard spans are the engine's own count of "
-        "speech it could not decode even the second time.",
+        "script's speech between two consecutive output words; unheard spans are the engine's "
+        "own count of speech it could not decode even the second time.",
         "",
         markdown_table(HEADER, rows),
         "",

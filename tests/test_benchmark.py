@@ -148,7 +148,7 @@ def clip_result(speed: float, cpu_seconds: float, others: float) -> completeness
 
 
 def test_completeness_judges_speed_in_real_time_on_a_quiet_machine_else_by_cpu_seconds():
-    # dense_4min on a quiet machine: 1.62 times as fast in real time, 1.44 by CPU seconds.
+    # Like dense_4min on a quiet machine: 1.6 times as fast in real time, 1.44 by CPU seconds.
     default, sequential = clip_result(21.0, 18.0, 0.0), clip_result(13.0, 26.0, 0.0)
     assert completeness.verdict(default, sequential) == "met"
     # Other work on the machine during either run: CPU seconds decide.
