@@ -11,6 +11,7 @@ from transcripts.speech.coverage import (
     merge,
     pack,
     packed_audio,
+    padded,
     plan_chunks,
     subtract,
     total_seconds,
@@ -67,6 +68,15 @@ def test_a_word_just_outside_a_region_still_counts_as_heard():
     # Word times are estimates: a word 0.2 s off the region's edge still covers it.
     speech = [Span(0.0, 2.5)]
     assert find_holes(speech, [(2.2, 2.7), (-0.1, 0.3), (0.4, 0.8), (0.9, 1.3), (1.4, 2.0)]) == []
+
+
+def test_voiced_speech_is_padded_as_silero_pads_it():
+    voiced = [Span(1.0, 3.0), Span(3.3, 5.0), Span(7.0, 9.8)]
+    regions = padded(voiced, 0.4, audio_seconds=10.0, sample_rate=16_000)
+    # Under two pads apart, two regions meet halfway across the pause; else each gets a pad,
+    # within the audio.
+    assert [span.as_list() for span in regions] == [[0.6, 3.15], [3.15, 5.4], [6.6, 10.0]]
+    assert padded([], 0.4, audio_seconds=10.0, sample_rate=16_000) == []
 
 
 def test_spans_merge_subtract_and_add_up():

@@ -71,10 +71,12 @@ def test_holes_are_decoded_again_and_the_transcript_is_complete(engine, dense_ca
     result, text, hole = heard(engine, dense_call, repair=True)
     reference = dense_call.reference()
     # Measured on an Intel Xeon: 1.2% of the words deleted (14.8% before), the longest hole
-    # 1.3 s, WER 19%; on an AMD EPYC 2.3%, WER 18.5%. CTranslate2's int8 kernels differ by CPU,
-    # and what differs is a turn's first words left out of a decoded line ("Morning David."
-    # before "Good timing, ..."), which no hole shows. The benchmark holds the 2% target; this
-    # test holds the repair of the 25 s hole, with a margin for the host.
+    # 1.3 s, WER 19%; on an AMD EPYC 2.3%, WER 18.5%; on an AMD EPYC of family 26, 1.0% and
+    # WER 17.5% once short holes in the voiced speech were decoded again (1.8% and 18.3%
+    # before). CTranslate2's int8 kernels differ by CPU, and what differs is a turn's first
+    # words left out of a decoded line ("Morning David." before "Good timing, ...", whose
+    # words the aligner stretched over it), which no hole shows. The benchmark holds the 2%
+    # target; this test holds the repair of the 25 s hole, with a margin for the host.
     assert deleted_share(reference, text) <= 0.03
     assert hole <= 5
     assert word_error_rate(reference, text) < 0.3
@@ -119,7 +121,7 @@ class ScriptedDecoders(FasterWhisperEngine):
         self.loaded = True
         return "base"
 
-    def _decode_holes(self, model, audio, clip, segments, options, temperature):
+    def _decode_holes(self, model, audio, clip, segments, options, temperature, voiced=None):
         self.tried += [(model, piece.span.start, temperature) for piece in clip]
         self.clips.append((model, temperature))
         # Heard as speech but unreadable (a failed decoding), or heard as silence.
@@ -164,7 +166,7 @@ class ScriptedGroup(FasterWhisperEngine):
     def __init__(self, repair_finds: float):
         self.repair_finds, self.repaired, self.read = repair_finds, [], 0
 
-    def fill_holes(self, audio, speech, segments, options):
+    def fill_holes(self, audio, speech, segments, options, voiced=()):
         from transcripts.speech.coverage import find_holes
 
         self.repaired.append(list(segments))
@@ -203,7 +205,7 @@ def test_a_group_that_lost_more_than_repair_may_decode_is_read_through_at_once()
     batched = [said(0.0, 60.0)]  # 40 s of the 100 lost: over the quarter repair may decode
     read = [said(0.0, 100.0)]
     segments, _ = engine._batched_or_read(
-        None, group_speech(), batched, DecodeOptions(), engine.reading(read)
+        None, group_speech(), [], batched, DecodeOptions(), engine.reading(read)
     )
     assert engine.read == 1
     # Holes are filled in what was read, not in the batched pass's words.
@@ -215,7 +217,7 @@ def test_a_group_repair_completes_is_not_read_through():
     engine = ScriptedGroup(repair_finds=1.0)
     batched = [said(0.0, 50.0), said(60.0, 100.0)]  # a 10 s hole: repair fills it
     segments, _ = engine._batched_or_read(
-        None, group_speech(), batched, DecodeOptions(), engine.reading([])
+        None, group_speech(), [], batched, DecodeOptions(), engine.reading([])
     )
     assert engine.read == 0
     assert len(segments) == 3
@@ -228,7 +230,7 @@ def test_a_group_repair_leaves_holes_in_is_read_through_and_the_completer_kept(r
     batched = [said(0.0, 40.0), said(50.0, 80.0), said(90.0, 100.0)]
     read = [said(0.0, 100.0 - read_loses)]
     segments, _ = engine._batched_or_read(
-        None, group_speech(), batched, DecodeOptions(), engine.reading(read)
+        None, group_speech(), [], batched, DecodeOptions(), engine.reading(read)
     )
     assert engine.read == 1
     assert (segments[: len(read)] == read) == (kept == "read")
@@ -310,7 +312,7 @@ class RecordingModel:
         return segments, None
 
 
-def decode_one_hole(model, temperature):
+def decode_one_hole(model, temperature, voiced=None):
     from transcripts.speech.base import Segment, Word
     from transcripts.speech.coverage import Span, pack
 
@@ -328,6 +330,7 @@ def decode_one_hole(model, temperature):
         [said],
         DecodeOptions(),
         temperature,
+        voiced,
     )
 
 
@@ -360,6 +363,59 @@ def test_decoding_a_clip_stops_once_past_its_last_hole():
         WindowedModel([(1.5, 2.5, " Okay,"), (2.5, 4.2, " thanks.")]), 0.0
     )
     assert [segment.text for segment in found] == ["Okay, thanks."]
+
+
+def test_a_word_timed_a_little_early_is_taken_as_the_holes_own():
+    from transcripts.speech.coverage import Span, Timeline
+
+    # The hole (3 to 6 s of the recording) lies from 1 to 4 s of the clip. It starts where the
+    # words before it stop reaching (coverage.WORD_REACH_SECONDS), so a word timed within that
+    # reach of it is one of its own: "Morning", timed 0.8 to 1.1 s, is part of the turn.
+    voiced = Timeline([Span(0.0, 1.0), Span(2.6, 6.0)])
+    early = RecordingModel([(0.8, 1.1, " Morning"), (1.1, 1.6, " Emily.")])
+    found, _heard, _failed = decode_one_hole(early, 0.0, voiced)
+    assert [segment.text for segment in found] == ["Morning Emily."]
+    # A word further back is the context's, already in the transcript.
+    found, _heard, _failed = decode_one_hole(
+        RecordingModel([(0.2, 0.6, " ahead."), (1.1, 1.6, " Emily.")]), 0.0, voiced
+    )
+    assert [segment.text for segment in found] == ["Emily."]
+    # Read through a phone line, where no voiced speech is given, words are taken by their
+    # middle alone: tiny.en times them too loosely there.
+    found, _heard, _failed = decode_one_hole(early, 0.0)
+    assert [segment.text for segment in found] == ["Emily."]
+
+
+def test_a_word_stretched_back_over_the_context_starts_where_its_voice_does():
+    from transcripts.speech.coverage import Span, Timeline
+
+    # "Morning" decoded from the clip's start (0 to 1.12 s: 2 to 3.12 s of the recording), its
+    # middle before the hole; the voice it ends in starts at 2.9 s, so it lies in the hole.
+    model = RecordingModel([(0.0, 1.12, " Morning"), (1.12, 1.6, " Emily.")])
+    found, _heard, _failed = decode_one_hole(model, 0.0)
+    assert [segment.text for segment in found] == ["Emily."]
+    voiced = Timeline([Span(0.0, 1.0), Span(2.9, 6.0)])
+    (segment,) = decode_one_hole(model, 0.0, voiced)[0]
+    assert segment.text == "Morning Emily."
+    assert segment.words[0].start == 2.9
+
+
+def test_a_short_turn_under_the_padding_of_the_turns_around_it_is_a_hole():
+    from transcripts.speech.base import Segment, Word
+    from transcripts.speech.coverage import Span
+    from transcripts.speech.faster_engine import _holes_to_decode
+
+    # fast_2min: "...about your renewal." then "Morning Emily." (3.46 to 4.2 s), then "Good
+    # timing, ..." from 4.36 s. The batched pass left the greeting out. Padded, the VAD's
+    # regions run through the pauses either side of it, and 1.1 s between two words is no
+    # hole there; unpadded, the greeting's 0.5 s beyond the words' reach is.
+    words = [Word(2.7, 3.28, " renewal."), Word(4.36, 4.4, " Good"), Word(4.4, 4.9, " timing,")]
+    segments = [Segment(2.7, 4.9, "renewal. Good timing,", words=tuple(words))]
+    speech = [Span(2.0, 3.35), Span(3.35, 5.3)]
+    voiced = [Span(2.4, 3.23), Span(3.46, 4.9)]
+    assert _holes_to_decode(speech, [], segments) == []
+    (hole,) = _holes_to_decode(speech, voiced, segments)
+    assert hole.as_list() == [3.58, 4.06]
 
 
 def test_punctuation_alone_does_not_fill_a_hole():
@@ -445,6 +501,28 @@ def test_hold_music_does_not_lower_the_vad_threshold(engine, monkeypatch):
     assert in_music < 1.0
 
 
+@pytest.mark.parametrize("threshold", [0.5, 0.15])
+def test_voiced_speech_padded_is_what_silero_pads_to_the_sample(dense_call, threshold):
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from transcripts.speech import faster_engine
+    from transcripts.speech.coverage import padded
+
+    samples = audio.decode(dense_call.audio)
+    options = VadOptions(
+        threshold=threshold,
+        max_speech_duration_s=faster_engine.CHUNK_SECONDS - 1.0,
+        min_silence_duration_ms=faster_engine.VAD_MIN_SILENCE_MS,
+        speech_pad_ms=int(faster_engine.VAD_PAD_SECONDS * 1000),
+    )
+    silero = [(r["start"], r["end"]) for r in get_speech_timestamps(samples, options)]
+    voiced = FasterWhisperEngine._silero_regions(samples, threshold)
+    ours = padded(voiced, faster_engine.VAD_PAD_SECONDS, len(samples) / 16_000, 16_000)
+    assert len(silero) > 20
+    # The same samples: a sample's difference in a hole's audio changed a word decoded in it.
+    assert [(round(r.start * 16_000), round(r.end * 16_000)) for r in ours] == silero
+
+
 def test_a_phone_call_is_read_through_and_keeps_the_turns_the_batched_pass_loses(
     engine, faint_phone_call, monkeypatch
 ):
@@ -461,7 +539,11 @@ def test_a_phone_call_is_read_through_and_keeps_the_turns_the_batched_pass_loses
     )
     assert deleted_share(reference, read) < deleted_share(reference, batched) - 0.05
     assert deleted_share(reference, read) <= 0.05
-    assert word_error_rate(reference, read) < word_error_rate(reference, batched)
+    # And reads no worse: the words the batched pass loses are not bought with invented ones.
+    # (tiny.en reads this faint call at 74% WER either way: on an AMD EPYC of family 26, 74.5%
+    # batched and 73.9% read through; 73.9% both once the batched pass's short holes were
+    # decoded again too.)
+    assert word_error_rate(reference, read) <= word_error_rate(reference, batched)
     # What the VAD heard is still reported, as for any call.
     assert result.speech and sum(b - a for a, b in result.speech) > 40
 

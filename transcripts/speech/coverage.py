@@ -117,6 +117,30 @@ def find_holes(
     return [hole for hole in subtract(speech, heard) if hole.seconds >= min_seconds]
 
 
+def padded(
+    voiced: Sequence[Span], pad: float, audio_seconds: float, sample_rate: int
+) -> list[Span]:
+    """Regions of voiced speech (in time order) padded `pad` seconds a side, as Silero VAD pads
+    them: where two are less than two pads apart, they meet halfway across the pause. Counted
+    in whole samples, as Silero counts them, so the regions are its own to the sample (a sample
+    more or less of a hole's audio can change what Whisper hears in it)."""
+    pad_samples = int(pad * sample_rate)
+    length = round(audio_seconds * sample_rate)
+    regions = [[round(span.start * sample_rate), round(span.end * sample_rate)] for span in voiced]
+    for index, region in enumerate(regions):
+        if index == 0:
+            region[0] = max(0, region[0] - pad_samples)
+        if index + 1 < len(regions):
+            after = regions[index + 1]
+            pause = after[0] - region[1]
+            reach = pause // 2 if pause < 2 * pad_samples else pad_samples
+            region[1] = min(length, region[1] + reach)
+            after[0] = max(0, after[0] - reach)
+        else:
+            region[1] = min(length, region[1] + pad_samples)
+    return [Span(start / sample_rate, end / sample_rate) for start, end in regions]
+
+
 def plan_chunks(speech: Sequence[Span], max_seconds: float) -> list[Span]:
     """Stretches of audio to decode one at a time, each at most `max_seconds` long.
 
