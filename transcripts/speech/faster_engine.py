@@ -233,7 +233,7 @@ class FasterWhisperEngine(Engine):
 
         webrtc = _webrtc_spans(audio)
         voiced = self.voiced_regions(audio, webrtc)
-        regions = padded(voiced, VAD_PAD_SECONDS, len(audio) / SAMPLE_RATE, SAMPLE_RATE)
+        regions = _vad_padded(voiced, audio)
         result = Transcription(())
         # Talk as people count it: short pauses inside a turn included, the VAD's padding at
         # either end of a stretch of speech left out.
@@ -264,12 +264,7 @@ class FasterWhisperEngine(Engine):
     def speech_regions(self, audio: np.ndarray, webrtc: list[Span] | None = None) -> list[Span]:
         """Where Silero VAD (bundled with faster-whisper) hears speech, in seconds, padded
         VAD_PAD_SECONDS a side: the regions the batched pass decodes."""
-        return padded(
-            self.voiced_regions(audio, webrtc),
-            VAD_PAD_SECONDS,
-            len(audio) / SAMPLE_RATE,
-            SAMPLE_RATE,
-        )
+        return _vad_padded(self.voiced_regions(audio, webrtc), audio)
 
     def voiced_regions(self, audio: np.ndarray, webrtc: list[Span] | None = None) -> list[Span]:
         """Where Silero VAD hears speech, unpadded: its threshold lowered (VAD_THRESHOLDS) where
@@ -277,11 +272,10 @@ class FasterWhisperEngine(Engine):
         has it already)."""
         if webrtc is None:
             webrtc = _webrtc_spans(audio)
-        seconds = len(audio) / SAMPLE_RATE
         total = total_seconds(webrtc)
 
         def heard(voiced: list[Span]) -> float:
-            return covered_seconds(webrtc, padded(voiced, VAD_PAD_SECONDS, seconds, SAMPLE_RATE))
+            return covered_seconds(webrtc, _vad_padded(voiced, audio))
 
         best = self._silero_regions(audio, VAD_THRESHOLDS[0])
         best_heard = heard(best)
@@ -523,7 +517,7 @@ class FasterWhisperEngine(Engine):
         budget = HOLE_BUDGET_SHARE * sum(span.seconds for span in speech)
         seconds = len(audio) / SAMPLE_RATE
         holes = _holes_to_decode(speech, voiced, segments)
-        said = Timeline(voiced) if voiced else None
+        voice = Timeline(voiced) if voiced else None
         # The next model tries only what the one before tried and heard something in.
         to_try = holes
         retries = ((lambda: self.model, HOLE_TEMPERATURES), (self.fallback, FALLBACK_TEMPERATURES))
@@ -548,7 +542,7 @@ class FasterWhisperEngine(Engine):
                 failed: list[Span] = []
                 for clip in pack(waiting, seconds, context=HOLE_CONTEXT_SECONDS):
                     found, heard_in, failed_in = self._decode_holes(
-                        decoder, audio, clip, segments, options, temperature, voiced=said
+                        decoder, audio, clip, segments, options, temperature, voiced=voice
                     )
                     segments += found
                     heard += heard_in
@@ -740,6 +734,11 @@ def repeats_itself(text: str) -> bool:
             ):
                 return True
     return False
+
+
+def _vad_padded(voiced: list[Span], audio: np.ndarray) -> list[Span]:
+    """Silero's unpadded regions of `audio` padded as Silero pads them: the batched pass's."""
+    return padded(voiced, VAD_PAD_SECONDS, len(audio) / SAMPLE_RATE, SAMPLE_RATE)
 
 
 def _webrtc_spans(audio: np.ndarray) -> list[Span]:
