@@ -156,6 +156,13 @@ def test_the_main_pages_keep_to_the_content_security_policy(page, alice, bob, ac
     page.fill("#line-text-0", "Hi Sarah, thanks a lot for taking my call.")
     page.click("#line-save-0")
     page.wait_for_selector("#insights:not([data-stale]) #talk-ratio .talk-share")
+    # The new bars are in the page before htmx fires "htmx:load" for them, when app.js sizes
+    # them: reading their widths at once failed 1 CI run in 3. Wait (at most 5 s) for the sizing.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#talk-ratio .talk-share')]"
+        ".every(bar => bar.style.width !== '')",
+        timeout=5_000,
+    )
     widths = page.eval_on_selector_all("#talk-ratio .talk-share", "s => s.map(e => e.style.width)")
     assert len(widths) == 2 and all(width.endswith("%") for width in widths), widths
     assert page.evaluate("window.notReloaded") is True
