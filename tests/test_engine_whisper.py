@@ -115,6 +115,29 @@ def test_it_leaves_whispers_progress_bar_alone_for_other_callers(
     bar.close()
 
 
+@pytest.mark.slow
+def test_a_window_is_decoded_the_same_whatever_the_process_drew_before(
+    engine: OpenAIWhisperEngine, samples: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    # Every decoding sampled (the temperature fallback's last resort, made common).
+    monkeypatch.setattr(DecodeOptions, "temperatures", property(lambda options: (1.0,)))
+    clip = samples[: 15 * SAMPLE_RATE]
+
+    def read() -> str:
+        return " ".join(s.text for s in engine.transcribe(clip, DecodeOptions(beam_size=5)))
+
+    first = read()
+    torch.rand(1000)  # draws elsewhere in the process
+    state = torch.get_rng_state()
+    again = read()
+
+    assert again == first
+    # The process's generator is left as it was.
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_it_maps_beam_search_and_forces_english(engine: OpenAIWhisperEngine) -> None:
     options = DecodeOptions(
         beam_size=5, temperature_fallback=False, language="de", initial_prompt="Acme Corp."

@@ -59,6 +59,25 @@ def test_it_starts_where_it_is_told_to_resume(engine, two_takes, speech_script):
 STEREO = Path(__file__).parent / "fixtures" / "stereo_call.mp3"
 
 
+def test_a_window_is_decoded_the_same_whatever_the_process_decoded_before(
+    engine, two_takes, monkeypatch
+):
+    """The temperature fallback samples. Every window's draws start from one seed, so a window
+    decoded again (after a crash, or in a benchmark) reads as it did. CTranslate2 seeds a
+    worker thread's generator once: without a fresh one per window, this read differently."""
+    # Every decoding sampled, none at temperature 0 (the fallback's last resort, made common).
+    monkeypatch.setattr(DecodeOptions, "temperatures", property(lambda options: (1.0,)))
+    options = DecodeOptions(vad=False)
+    first_take = two_takes[: len(two_takes) // 2]
+
+    def read(samples) -> str:
+        return " ".join(s.text for s in engine.transcribe(samples, options))
+
+    first = read(first_take)
+    read(two_takes[len(two_takes) // 2 :])  # another call's window, its own draws
+    assert read(first_take) == first
+
+
 def test_the_worker_the_command_and_the_benchmark_share_one_pipeline(db, acme, make_call):
     """A benchmark figure describes production: all three run transcribe_recording, and hear
     the stereo call the same way (each channel apart, the same lines in the same order)."""

@@ -6,10 +6,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from .base import (
+    RANDOM_SEED,
     SAMPLE_RATE,
     DecodeOptions,
     Engine,
@@ -106,9 +108,6 @@ REREAD_SHARE = 0.01
 NO_SPEECH_THRESHOLD = 0.6
 
 
-# CTranslate2's sampling (the temperature fallback) is seeded with this: see transcribe().
-RANDOM_SEED = 0
-
 # Beam 5 with batched VAD: the best word error rate measured on the 20-minute call; greedy is
 # 10% faster but misses more words (docs/benchmarks.md). Batch 4 on a CPU is as fast as 8 with
 # less memory.
@@ -172,7 +171,7 @@ class FasterWhisperEngine(Engine):
         # the machine reaches the internet).
         source = str(model_path) if model_path else model
         try:
-            return WhisperModel(
+            whisper = WhisperModel(
                 source,
                 device=self.device,
                 compute_type=self.compute_type,
@@ -183,6 +182,21 @@ class FasterWhisperEngine(Engine):
             raise TranscriptionError(
                 f"The {model} model for faster-whisper could not be loaded: {error}"
             ) from error
+        whisper.model = SeededSampling(whisper.model, partial(self._load_copy, source))
+        return whisper
+
+    def _load_copy(self, source: str):
+        """Another CTranslate2 copy of the model `source` names, as WhisperModel loads it."""
+        import ctranslate2
+        from faster_whisper.utils import download_model
+
+        path = source if Path(source).is_dir() else download_model(source, local_files_only=True)
+        return ctranslate2.models.Whisper(
+            path,
+            device=self.device,
+            compute_type=self.compute_type,
+            intra_threads=self.spec.resolved_threads(),
+        )
 
     def fallback(self):
         if self._fallback is None and self.fallback_model_name:
@@ -214,12 +228,10 @@ class FasterWhisperEngine(Engine):
         options: DecodeOptions,
         on_progress: ProgressCallback | None = None,
     ) -> Iterator[Segment]:
-        import ctranslate2
-
-        # The temperature fallback samples from CTranslate2's generator: seeded, the same audio
-        # is decoded the same way every time (a window decoded again after a crash comes out
-        # as before, and benchmark runs can be compared).
-        ctranslate2.set_random_seed(RANDOM_SEED)
+        # The temperature fallback's draws start afresh: the same audio is decoded the same way
+        # every time, whatever this process decoded before (a window decoded again after a
+        # crash comes out as before, and benchmark runs can be compared).
+        self.model.model.start_window()
         options = self.effective_options(options)
         if not options.vad:
             segments, _info = self.model.transcribe(
@@ -816,3 +828,39 @@ def split_sentences(segment: Segment) -> list[Segment]:
         for words in pieces
         if words
     ]
+
+
+class SeededSampling:
+    """A CTranslate2 Whisper model whose sampling (the temperature fallback) draws the same
+    numbers in every window, from RANDOM_SEED.
+
+    CTranslate2 seeds a thread's generator once, when that thread first samples
+    (set_random_seed() reaches only generators not made yet), and a model samples on a worker
+    thread that lives as long as the model: each call's fallback went on from where the last
+    call's left the generator, so a call's text depended on what the process had decoded
+    before it. Decodings that sample therefore run on a copy of the model loaded afresh for
+    each window that samples at all (about 0.1 s for tiny.en; 7 of 59 decodings sampled on the
+    twenty-minute phone call), whose new worker thread seeds its generator from RANDOM_SEED.
+    Beam search draws nothing: it runs on the model loaded once.
+    """
+
+    def __init__(self, model, load_copy: Callable[[], object]):
+        self._model = model
+        self._load_copy = load_copy
+        self._sampler = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def start_window(self) -> None:
+        self._sampler = None  # the last window's copy, and its generator, are let go
+
+    def generate(self, *args, **kwargs):
+        if kwargs.get("sampling_topk", 1) == 1:
+            return self._model.generate(*args, **kwargs)
+        if self._sampler is None:
+            import ctranslate2
+
+            ctranslate2.set_random_seed(RANDOM_SEED)
+            self._sampler = self._load_copy()
+        return self._sampler.generate(*args, **kwargs)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .base import (
+    RANDOM_SEED,
     SAMPLE_RATE,
     DecodeOptions,
     Engine,
@@ -62,7 +63,7 @@ class OpenAIWhisperEngine(Engine):
         # float64 samples would make whisper compute the whole spectrogram in float64.
         audio = np.asarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
-        with _reporting_progress(on_progress, duration):
+        with _reporting_progress(on_progress, duration), self._seeded_sampling():
             result = whisper.transcribe(self.model, audio, **self._arguments(options))
         for segment in result["segments"]:
             converted = _segment(segment)
@@ -71,6 +72,18 @@ class OpenAIWhisperEngine(Engine):
         if on_progress:
             # Windows whisper skips as silence never advance its progress bar.
             on_progress(duration)
+
+    @contextmanager
+    def _seeded_sampling(self) -> Iterator[None]:
+        """The temperature fallback samples from torch's generator: seeded from RANDOM_SEED
+        for each window, the same audio is decoded the same way every time, whatever this
+        process decoded before. The process's own generator is put back afterwards."""
+        import torch
+
+        devices = [torch.device(self.device).index or 0] if self.fp16 else []
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            torch.manual_seed(RANDOM_SEED)
+            yield
 
     def _arguments(self, options: DecodeOptions) -> dict[str, Any]:
         english_only = self.model_name.endswith(".en") or not self.model.is_multilingual
