@@ -20,9 +20,10 @@ then diarize_track (the engine's speech spans passed on, as the worker does). Re
   other, as in a worker).
 
 Then the rep's voice: a voice print made from an enrolment clip (the voice reading a passage no
-call contains) is looked for on every call (recognise()): a call where that voice speaks must
-name it, a call where it does not must name no one. The similarities of both kinds are printed:
-REP_SIMILARITY is chosen between them.
+call contains) is looked for on every call (recognise()), alone and as one of a team whose other
+people's prints the worker holds too: a call where that voice speaks must name it, a call where
+it does not must name no one. The similarities of both kinds are printed: REP_SIMILARITY is
+chosen between them.
 
 Unless --skip-long: the twenty-minute call of the speed benchmark (call_20min: three voices,
 hold music) for the time diarization adds to transcription, and its two-hour repetition
@@ -104,6 +105,8 @@ RANDOM_TWO_VOICE_CALLS = 10
 RANDOM_THREE_VOICE_CALLS = 8
 # Voices that speak on none of the calls: their prints must find no one.
 STRANGERS = (V("en-us+m6", 175, 35), V("en-gb+f4", 170, 70), V("en-029+m1", 165, 50))
+# The rep's teammates whose prints the worker also holds (recognise()'s `teammates`).
+TEAMMATES = 5
 CALL_SECONDS = 150
 QUICK_NAMES = ("diar_two_a", "diar_two_a_phone", "diar_three_a")
 
@@ -290,13 +293,16 @@ class RepTrial:
     speaks: bool
     named: str | None  # the true voice the named one maps to, None: no one named
     best_similarity: float
+    named_alone: str | None = None  # the same, with no teammates' prints
 
 
 def rep_trials(
     results: list[CallResult], prints: dict[str, tuple[np.ndarray, float | None]]
 ) -> list[RepTrial]:
     """Every enrolled voice (its print's vector and pitch) looked for on every call, by
-    recognise() at the threshold and pitch tolerance in force."""
+    recognise() at the threshold and pitch tolerance in force: alone, and as one of a team
+    with TEAMMATES other enrolled people (drawn at random, seeded by the call and the voice,
+    from the prints of voices not found on the call: a customer is never enrolled)."""
     from transcripts.speech.diarization import Diarization, recognise
 
     trials = []
@@ -305,12 +311,29 @@ def rep_trials(
             voices=len(result.centroids), turns=[], centroids=result.centroids,
             pitches=result.pitches,
         )  # fmt: skip
+        on_call = set(result.mapping.values())
         for voice, (vector, pitch) in prints.items():
-            named_voice, scores = recognise(found, vector, pitch=pitch)
-            named = None if named_voice is None else result.mapping.get(named_voice, "?")
-            speaks = voice in result.mapping.values()
-            trials.append(RepTrial(voice, result.name, speaks, named, max(scores.values())))
+            others = sorted(name for name in prints if name != voice and name not in on_call)
+            team = random.Random(f"{result.name}/{voice}").sample(others, TEAMMATES)
+            teammates = [prints[name][0] for name in team]
+            named, scores = recognise(found, vector, pitch=pitch, teammates=teammates)
+            alone, _ = recognise(found, vector, pitch=pitch)
+            trials.append(
+                RepTrial(
+                    voice,
+                    result.name,
+                    voice in on_call,
+                    true_name(result, named),
+                    max(scores.values()),
+                    true_name(result, alone),
+                )
+            )
     return trials
+
+
+def true_name(result: CallResult, voice: int | None) -> str | None:
+    """The script's voice a found voice maps to ("?": none), None for no voice."""
+    return None if voice is None else result.mapping.get(voice, "?")
 
 
 # --- Long calls -------------------------------------------------------------------------------
@@ -423,6 +446,8 @@ def render(
     absent = [t for t in trials if not t.speaks]
     recognised = sum(t.named == t.voice for t in present)
     false_rep = sum(t.named is not None for t in absent)
+    recognised_alone = sum(t.named_alone == t.voice for t in present)
+    false_rep_alone = sum(t.named_alone is not None for t in absent)
     lines = [
         SECTION.strip(),
         "",
@@ -468,10 +493,16 @@ def render(
         f"Each cast voice and {len(STRANGERS)} voices heard on no call enrolled from a "
         f"{len(ENROLMENT_TEXT.split())}-word passage read alone (voice_print), then looked for "
         f"on every call (recognise: REP_SIMILARITY = {REP_SIMILARITY} and the voice's median "
-        f"pitch within {PITCH_TOLERANCE_SEMITONES} semitones of the print's): recognised on "
+        f"pitch within {PITCH_TOLERANCE_SEMITONES} semitones of the print's, and no "
+        "teammate's print more alike to the voice), as one of a team with "
+        f"{TEAMMATES} other enrolled people (their prints drawn at random, seeded, from the "
+        "voices not on the call): recognised on "
         f"{recognised} of {len(present)} calls where the voice speaks "
         f"({recognised / max(len(present), 1):.1%}), a voice named on {false_rep} of "
-        f"{len(absent)} calls where it does not speak.",
+        f"{len(absent)} calls where it does not speak ({false_rep / max(len(absent), 1):.1%}). "
+        f"Alone, with no teammates' prints: recognised on {recognised_alone} "
+        f"({recognised_alone / max(len(present), 1):.1%}), a voice named on "
+        f"{false_rep_alone} ({false_rep_alone / max(len(absent), 1):.1%}).",
         "",
         f"- cosine similarity of a print to its own voice on a call: "
         f"{distribution([t.best_similarity for t in present if t.named in (t.voice, None)])}",

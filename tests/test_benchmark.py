@@ -156,3 +156,34 @@ def test_completeness_judges_speed_in_real_time_on_a_quiet_machine_else_by_cpu_s
     assert completeness.verdict(default, sequential) == "missed: speed"
     default, sequential = clip_result(13.0, 15.0, 0.4), clip_result(12.0, 26.0, 0.4)
     assert completeness.verdict(default, sequential) == "met"
+
+
+def test_the_reps_teammates_are_enrolled_people_not_on_the_call():
+    import numpy as np
+
+    from bench import diarization as bench_diarization
+
+    def voice(alike_to_rep: float, elsewhere: int) -> np.ndarray:
+        vector = np.zeros(256)
+        vector[0], vector[elsewhere] = alike_to_rep, np.sqrt(1 - alike_to_rep**2)
+        return vector
+
+    twin = voice(0.96, 1)
+    # On the call: a customer 0.96 alike to the rep's print (the "twin") and someone else.
+    call = bench_diarization.CallResult(
+        name="c", kind="two voices", minutes=1, true_voices=2, found_voices=2, words=0, right=1,
+        diarize_seconds=0, transcribe_seconds=0, mapping={0: "twin", 1: "other"},
+        centroids=np.array([twin, voice(0.0, 2)]), pitches=[None, None],
+    )  # fmt: skip
+    # Enrolled: the rep, the twin, and as many people as a team holds besides the rep, not on
+    # the call; one of them 0.99 alike to the twin.
+    prints = {"rep": (voice(1.0, 1), None), "twin": (twin, None)}
+    for index in range(bench_diarization.TEAMMATES):
+        prints[f"mate{index}"] = (voice(0.0, 3 + index), None)
+    prints["mate0"] = (0.99 * twin + np.sqrt(1 - 0.99**2) * voice(0.0, 3), None)
+    trials = {t.voice: t for t in bench_diarization.rep_trials([call], prints)}
+    rep = trials["rep"]
+    # Alone, the rep's print takes the twin for the rep; in the team, which holds the twin's
+    # lookalike but never the twin (a customer is not enrolled), nobody is named.
+    assert (rep.speaks, rep.named_alone, rep.named) == (False, "twin", None)
+    assert trials["twin"].speaks and trials["twin"].named == "twin"

@@ -495,6 +495,31 @@ def test_without_a_pitch_the_closest_voice_is_the_rep():
     assert diarization.recognise(two_alike_voices([]), vector, pitch=150.0)[0] == 0
 
 
+def teammate_print(alike_to_voice_0: float) -> np.ndarray:
+    """A print that many times alike to two_alike_voices' first voice (0.99 e0 + 0.14 e1)."""
+    found = two_alike_voices([None, None])
+    first = found.centroids[0] / np.linalg.norm(found.centroids[0])
+    away = np.eye(1, diarization.EMBEDDING_SIZE, 10)[0]
+    return alike_to_voice_0 * first + np.sqrt(1 - alike_to_voice_0**2) * away
+
+
+def test_a_voice_more_like_a_teammate_is_not_the_rep():
+    vector = np.eye(1, diarization.EMBEDDING_SIZE)[0]
+    found = two_alike_voices([110.0, 110.0])
+    closer = diarization.TEAMMATE_MARGIN + 0.99
+    # The closer voice sounds more like a teammate: the other one, alike enough, is the rep.
+    voice, scores = diarization.recognise(found, vector, teammates=[teammate_print(closer)])
+    assert voice == 1
+    assert scores == diarization.recognise(found, vector)[1]  # the rep's likeness as before
+    # A teammate less than the margin closer is no reason to doubt the rep's own print.
+    nearly = teammate_print(closer - 0.002)
+    assert diarization.recognise(found, vector, teammates=[nearly])[0] == 0
+    # With the pitch and threshold rules: nobody, when the only other voice is ruled out.
+    ruled_out = [teammate_print(1.0)]
+    assert diarization.recognise(found, vector, threshold=0.98, teammates=ruled_out)[0] is None
+    assert diarization.recognise(found, vector, pitch=110.0, teammates=[])[0] == 0
+
+
 def test_pitches_fold_on_the_semitone_scale_by_seconds():
     assert diarization.fold_pitch(None, 0.0, 120.0, 30.0) == 120.0
     assert diarization.fold_pitch(120.0, 30.0, None, 10.0) == 120.0

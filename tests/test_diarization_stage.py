@@ -297,6 +297,32 @@ def test_a_worker_killed_while_finding_speakers_resumes_without_transcribing_aga
     assert lines(call) == expected
 
 
+def test_the_rep_is_told_from_their_teammates_not_other_teams(
+    acme, alice, bob, charlie, calls, engine_loads, monkeypatch, voice_vectors
+):
+    from transcripts.speech import diarization
+
+    recognise, asked = diarization.recognise, []
+
+    def recording(found, vector, **options):
+        asked.append(options["teammates"])
+        return recognise(found, vector, **options)
+
+    monkeypatch.setattr(diarization, "recognise", recording)
+    give_voice_print(bob, voice_vectors["rep"])
+    give_voice_print(alice, voice_vectors["stranger"])
+    # Another team's print, even of the very voice on the call, is never looked at.
+    give_voice_print(charlie, voice_vectors["rep"])
+    call = new_call(acme, calls.short.path, rep=bob)
+    assert transcribe_call(call.pk) == "done"
+    assert len(asked) == 1
+    stranger = voice_vectors["stranger"][0]
+    assert [list(v) for v in asked[0]] == [pytest.approx(list(stranger), abs=1e-5)]
+    # Alice's voice is not on the call: Bob is named as he would be alone.
+    call.refresh_from_db()
+    assert call.rep_voice is not None
+
+
 def test_cancelling_while_finding_speakers_stops_the_worker(acme, calls, engine_loads, monkeypatch):
     call = new_call(acme, calls.short.path)
     monkeypatch.setattr(tasks, "PROGRESS_INTERVAL_SECONDS", 0.0)

@@ -292,13 +292,21 @@ class CallTranscription:
             raise LeaseLost
 
     def recognise_rep(self, found) -> tuple[int | None, dict[int, float]]:
-        """The voice of the call's rep, if their voice print is close enough to one."""
+        """The voice of the call's rep, if their voice print is close enough to one and no
+        teammate's print is closer to it."""
         from .speech import diarization
 
         voice_print = VoicePrint.objects.filter(user_id=self.call.rep_id).first()
         if self.call.rep_id is None or voice_print is None or not voice_print.vector:
             return None, {}
-        return diarization.recognise(found, voice_print.as_array, pitch=voice_print.pitch)
+        team = VoicePrint.objects.filter(user__memberships__team_id=self.call.team_id)
+        teammates = team.exclude(user_id=self.call.rep_id)
+        return diarization.recognise(
+            found,
+            voice_print.as_array,
+            pitch=voice_print.pitch,
+            teammates=[p.as_array for p in teammates if p.vector],
+        )
 
     def teach_rep_voice(self, recording: Recording) -> None:
         """Learn the rep's voice print from their channel of a dual-channel call, while the
