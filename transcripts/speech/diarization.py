@@ -1054,13 +1054,9 @@ def recognise(
     print_ = _normalised(np.asarray(vector, dtype=np.float64))
     similarity = diarization.centroids @ print_
     scores = {voice: round(float(s), 4) for voice, s in enumerate(similarity)}
-    if len(teammates):
-        others = _normalised(np.asarray(teammates, dtype=np.float64).reshape(len(teammates), -1))
-        nearer_another = (diarization.centroids @ others.T).max(axis=1) >= (
-            similarity + TEAMMATE_MARGIN
-        )
-    else:
-        nearer_another = np.zeros(diarization.voices, dtype=bool)
+    others = _normalised(np.asarray(teammates, dtype=np.float64).reshape(-1, EMBEDDING_SIZE))
+    nearest_teammate = (diarization.centroids @ others.T).max(axis=1, initial=-np.inf)
+    nearer_another = nearest_teammate >= similarity + TEAMMATE_MARGIN
     voice_pitches = list(diarization.pitches) + [None] * diarization.voices
     for voice in np.argsort(-similarity):
         voice = int(voice)
