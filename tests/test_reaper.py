@@ -2,13 +2,17 @@
 
 from datetime import timedelta
 from importlib import import_module
+from unittest import mock
 
 import pytest
+from django.core.files import File
+from django.db import OperationalError
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
+from transcripts import services
 from transcripts.models import Call
-from transcripts.tasks import reap_stale_calls
+from transcripts.tasks import FORGOTTEN_AFTER, reap_stale_calls
 
 
 def expire(call: Call) -> None:
@@ -56,6 +60,55 @@ def test_it_enqueues_a_call_whose_task_never_reached_the_broker(
     acme, make_call, django_capture_on_commit_callbacks
 ):
     make_call(acme, queued_at=timezone.now() - timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reap_stale_calls() == 1
+    assert OrmQ.objects.count() == 1
+
+
+def a_while_ago() -> timezone.datetime:
+    return timezone.now() - FORGOTTEN_AFTER - timedelta(minutes=1)
+
+
+def test_it_enqueues_a_queued_call_whose_task_is_gone(
+    acme, make_call, django_capture_on_commit_callbacks
+):
+    # Its task failed before it claimed the call (the database away a moment) and was
+    # acknowledged: the call is queued, with the id of a task that no longer exists.
+    make_call(acme, task_id="failed-task", queued_at=a_while_ago())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reap_stale_calls() == 1
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_leaves_a_call_whose_task_waits_in_the_broker(
+    acme, make_call, django_capture_on_commit_callbacks
+):
+    call = make_call(acme)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.call_enqueue(call)
+    # A long queue: the call has waited a while, its task with it.
+    Call.objects.filter(pk=call.pk).update(queued_at=a_while_ago())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reap_stale_calls() == 0
+    assert OrmQ.objects.count() == 1
+
+
+def test_it_leaves_a_call_queued_a_moment_ago(acme, make_call):
+    make_call(acme, queued_at=timezone.now())
+    assert reap_stale_calls() == 0
+
+
+def test_an_upload_whose_enqueue_fails_is_kept_and_queued_by_the_reaper(
+    acme, alice, speech_sample, django_capture_on_commit_callbacks, caplog
+):
+    broker_down = mock.patch("django_q.tasks.async_task", side_effect=OperationalError("down"))
+    with speech_sample.open("rb") as handle, broker_down:
+        with django_capture_on_commit_callbacks(execute=True):
+            # No error for the person: an upload answered with one is uploaded again.
+            call = services.call_create(team=acme, user=alice, upload=File(handle), check=False)
+    assert "down" in caplog.text
+    assert OrmQ.objects.count() == 0
+    Call.objects.filter(pk=call.pk).update(queued_at=a_while_ago())
     with django_capture_on_commit_callbacks(execute=True):
         assert reap_stale_calls() == 1
     assert OrmQ.objects.count() == 1

@@ -27,6 +27,9 @@ from .speech.base import TranscriptionError
 
 logger = logging.getLogger(__name__)
 
+# What a worker runs for a call (the reaper looks for it in the broker's queue).
+TRANSCRIBE_TASK = "transcripts.tasks.transcribe_call"
+
 
 def check_recording(source) -> audio.AudioInfo:
     """Refuse, cheaply, what is plainly not a usable recording; the worker catches the rest."""
@@ -132,12 +135,15 @@ def call_enqueue(call: Call) -> None:
     """Hand the call to the workers once the current transaction commits.
 
     Enqueueing after the commit means a worker never looks for a call that is not there yet.
+    Where enqueueing fails then, the call is saved all the same: the failure is logged, not
+    raised (an upload answered with an error would be uploaded again, and transcribed twice),
+    and the reaper queues the call again (tasks.reap_stale_calls).
     """
     from django_q.tasks import async_task
 
     def enqueue() -> None:
         task_id = async_task(
-            "transcripts.tasks.transcribe_call",
+            TRANSCRIBE_TASK,
             call.pk,
             task_name=f"transcribe {call.uuid.hex[:8]} at {timezone.now():%H:%M:%S.%f}",
             group="transcribe",
@@ -145,7 +151,7 @@ def call_enqueue(call: Call) -> None:
         )
         call.record_task(str(task_id or ""))
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(enqueue, robust=True)
 
 
 def work_on_call(call: Call) -> dict:

@@ -43,6 +43,10 @@ MAX_SILENT_STEP_SECONDS = 600
 # The reaper is scheduled every minute; a busy worker runs it when it is this late.
 REAPER_OVERDUE_SECONDS = 90
 
+# A call queued this long with no task for it in the broker is queued again (reap_stale_calls):
+# far more than enqueueing takes, far less than a person waits before giving up on a call.
+FORGOTTEN_AFTER = timedelta(minutes=10)
+
 # A database that goes away (a restart, a failover) is waited for this long, in steps, before
 # the run gives up; the call is then retried by the reaper once its lease runs out.
 DATABASE_RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15)
@@ -99,8 +103,8 @@ def transcribe_call(call_id: int) -> str:
     except Exception:
         logger.exception("Transcribing call %s failed", call.pk)
         call.fail(UNEXPECTED_FAILURE, worker=worker)
-    call.refresh_from_db(fields=["status"])
-    return call.status
+    # Read again, not refreshed: someone may have deleted the call at the last moment.
+    return Call.objects.filter(pk=call.pk).values_list("status", flat=True).first() or "deleted"
 
 
 class CallTranscription:
@@ -492,15 +496,29 @@ def reap_stale_calls() -> int:
             if call.requeue_if_lease_expired():
                 services.call_enqueue(call)
                 reaped += 1
-    # A queued call whose task never reached the broker (it died between commit and enqueue)
-    # is queued again; a duplicate task is harmless, since only one worker can claim the call.
+    # A call queued a while with no task waiting for it in the broker is queued again. Its task
+    # never got there (enqueueing failed after the commit), or is gone: a task that failed
+    # before it claimed the call (the database away a moment) is acknowledged and deleted. A
+    # duplicate task is harmless, since only one worker can claim the call.
     forgotten = Call.objects.filter(
-        status=Call.Status.QUEUED, queued_at__lt=timezone.now() - timedelta(hours=1), task_id=""
-    )
+        status=Call.Status.QUEUED, queued_at__lt=timezone.now() - FORGOTTEN_AFTER
+    ).exclude(pk__in=calls_waiting_in_broker())
     for call in forgotten:
         services.call_enqueue(call)
         reaped += 1
     return reaped
+
+
+def calls_waiting_in_broker() -> set[int]:
+    """The calls a transcription task waits for in Django-Q2's queue (the ORM broker's table),
+    whether a cluster has pulled it or not: a task leaves the table once it is done."""
+    from django_q.models import OrmQ
+
+    return {
+        queued.args()[0]
+        for queued in OrmQ.objects.iterator()
+        if queued.func() == services.TRANSCRIBE_TASK and queued.args()
+    }
 
 
 def refresh_team_analytics(team_id: int) -> int:
