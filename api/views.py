@@ -282,9 +282,8 @@ class CallViewSet(
         """Transcribe a finished call again, from the start."""
         call = self.get_object()
         _check_changeable(call, request.user, "transcribe again")
-        if not call.is_finished:
+        if not services.call_retranscribe(call):
             raise Conflict("This call is still being transcribed: cancel it first.")
-        services.call_retranscribe(call)
         return Response(self.get_serializer(call).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=serializers.CallSerializer)

@@ -2,6 +2,7 @@
 puts corrections back on the lines that come back at the same time."""
 
 from django.urls import reverse
+from django_q.models import OrmQ
 
 from tests.conftest import DUAL_CALL_LINES
 from transcripts import services
@@ -67,6 +68,39 @@ def test_once_confirmed_it_queues_the_call_and_keeps_the_edits_aside(
     assert dual_call.segments.count() == 0
     assert dual_call.title == "Discovery call with Initech"
     assert [e["text"] for e in dual_call.edits_to_carry] == ["Sure, glad to talk."]
+
+
+def test_asked_twice_at_once_it_queues_the_call_once_and_keeps_the_edit(
+    dual_call, django_capture_on_commit_callbacks
+):
+    dual_call.segments.get(index=1).edit_text("Sure, glad to talk.")
+    # A double click handled by two web workers: both read the call as finished.
+    first, second = Call.objects.get(pk=dual_call.pk), Call.objects.get(pk=dual_call.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.call_retranscribe(first)
+    running = Call.objects.get(pk=dual_call.pk)
+    assert running.claim("worker-1")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not services.call_retranscribe(second)
+
+    # The worker keeps the call, one task was queued, and the edit still waits for its line.
+    assert running.heartbeat("worker-1")
+    assert OrmQ.objects.count() == 1
+    dual_call.refresh_from_db()
+    assert dual_call.status == Call.Status.PROCESSING and dual_call.attempts == 1
+    assert [e["text"] for e in dual_call.edits_to_carry] == ["Sure, glad to talk."]
+
+
+def test_a_call_queued_again_meanwhile_is_not_reset_by_the_page(client_for, alice, dual_call):
+    # The page was opened while the call was finished; someone queued it again since.
+    services.call_retranscribe(Call.objects.get(pk=dual_call.pk))
+    Call.objects.get(pk=dual_call.pk).claim("worker-1")
+    response = retranscribe(client_for(alice), dual_call, confirmed="yes")
+    page = client_for(alice).get(response.url).content.decode()
+    assert "This call is still being transcribed: cancel it first." in page
+    dual_call.refresh_from_db()
+    assert dual_call.status == Call.Status.PROCESSING and dual_call.lease_owner == "worker-1"
 
 
 def test_an_edit_comes_back_where_its_line_does_and_the_others_are_listed(

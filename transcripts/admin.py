@@ -199,11 +199,7 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.action(description="Transcribe the selected calls again")
     def retranscribe(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
-        count = 0
-        for call in queryset:
-            if call.is_finished:
-                services.call_retranscribe(call)
-                count += 1
+        count = sum(services.call_retranscribe(call) for call in queryset)
         self.message_user(request, f"{count} call(s) queued again.", messages.SUCCESS)
 
 

@@ -1411,13 +1411,26 @@ class Call(models.Model):
     def edited_segments(self) -> list[Segment]:
         return [s for s in self.segments.exclude(original_text="") if s.is_edited]
 
-    def reset_for_retranscription(self) -> None:
-        """Forget the transcript and put the call back in the queue (the caller enqueues it).
+    def reset_for_retranscription(self) -> bool:
+        """Forget the transcript and put the call back in the queue (the caller enqueues it), if
+        it is finished. Returns whether it was.
 
         People's corrections are kept aside, to be put back on the lines that come back at the
         same time (carry_over_edits); the title and speaker names stay as they are.
+
+        The row is locked and read again first: of two people asking at once (a double click
+        on two web workers, two API clients), one resets the call and the other finds it queued.
+        Reset twice, the worker that took the call lost it and transcribed it for nothing, and
+        the second reset kept aside the edits of a stale copy, whose lines the first had deleted.
         """
         with transaction.atomic():
+            current = (
+                Call.objects.select_for_update()
+                .filter(pk=self.pk, status__in=self.FINISHED)
+                .first()
+            )
+            if current is None:
+                return False
             edits = [
                 {
                     "start": s.start,
@@ -1426,11 +1439,11 @@ class Call(models.Model):
                     "text": s.text,
                     "original_text": s.original_text,
                 }
-                for s in self.edited_segments()
+                for s in current.edited_segments()
             ]
-            self.segments.all().delete()
-            self._update(
-                None,
+            current.segments.all().delete()
+            return self._update(
+                Q(status__in=self.FINISHED),
                 status=self.Status.QUEUED,
                 stage=self.Stage.NONE,
                 progress=0.0,
@@ -1450,7 +1463,7 @@ class Call(models.Model):
                 channel_layout="",
                 heard_speech=[],
                 unheard=[],
-                edits_to_carry=edits + self.edits_to_carry,
+                edits_to_carry=edits + current.edits_to_carry,
                 edits_not_carried=[],
                 analytics=None,
                 analytics_at=None,

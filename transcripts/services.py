@@ -219,11 +219,15 @@ def voice_print_delete(*, user) -> bool:
     return bool(deleted)
 
 
-def call_retranscribe(call: Call) -> None:
-    """Transcribe a call again from the start (after a failure, or with a better model)."""
+def call_retranscribe(call: Call) -> bool:
+    """Transcribe a finished call again from the start (after a failure, or with a better
+    model). False where it is not finished: queued or being transcribed, perhaps again already
+    at someone else's request a moment ago."""
     with transaction.atomic():
-        call.reset_for_retranscription()
+        if not call.reset_for_retranscription():
+            return False
         call_enqueue(call)
+    return True
 
 
 def invitation_send(

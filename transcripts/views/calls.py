@@ -158,14 +158,14 @@ def _call_changeable_by(request: HttpRequest, uuid: UUID):
 def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
     # It discards the transcript and any corrections people made: not every member's call.
     call = _call_changeable_by(request, uuid)
-    if not call.is_finished:
-        messages.error(request, "This call is still being transcribed: cancel it first.")
-    elif services.work_on_call(call) and request.POST.get("confirmed") != "yes":
+    if call.is_finished and services.work_on_call(call) and request.POST.get("confirmed") != "yes":
         # People's corrections are at stake: say what will happen first.
         return redirect("transcripts:call_retranscribe_confirm", uuid=call.uuid)
-    else:
-        services.call_retranscribe(call)
+    # Decided under the call's lock, not by the copy read above: it may be queued already.
+    if services.call_retranscribe(call):
         messages.success(request, "The call is queued to be transcribed again.")
+    else:
+        messages.error(request, "This call is still being transcribed: cancel it first.")
     return redirect(call)
 
 
