@@ -341,6 +341,40 @@ def test_cancelling_while_finding_speakers_stops_the_worker(acme, calls, engine_
     assert not call.segments.filter(voice__isnull=False).exists()
 
 
+# Transactional: the thread that keeps the lease writes on a connection of its own, which
+# SQLite would keep waiting behind a test's open transaction.
+@pytest.mark.django_db(transaction=True)
+def test_the_lease_is_kept_while_finding_speakers_reports_nothing(
+    acme, make_call, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    import time
+
+    from transcripts.speech import diarization, pipeline
+
+    settings.CALL_LEASE_SECONDS = 1
+    call = make_call(acme, duration=30.0)
+    for index in range(3):
+        call.segments.create(index=index, start=index * 5.0, end=index * 5.0 + 4, text="Hello.")
+    assert call.claim("worker-1")
+
+    def silent_for_a_while(recording, segments, *, on_progress=None, **kwargs):
+        on_progress(0.9)  # the last window embedded
+        # Clustering and each window's pitch report nothing (minutes on a long call), while
+        # the scheduled reaper runs.
+        time.sleep(1.5)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert tasks.reap_stale_calls() == 0
+        return SimpleNamespace(voices=1, turns=[]), [(0, s) for s in segments]
+
+    monkeypatch.setattr(pipeline, "diarize_track", silent_for_a_while)
+    monkeypatch.setattr(diarization, "load_encoder", lambda: None)
+    monkeypatch.setattr(tasks.CallTranscription, "recognise_rep", lambda self, found: (None, {}))
+    tasks.CallTranscription(call, "worker-1").find_speakers(SimpleNamespace(is_dual=False))
+    call.refresh_from_db()
+    assert call.status == Call.Status.PROCESSING and call.lease_owner == "worker-1"
+    assert call.voice_count == 1
+
+
 def test_a_failure_while_finding_speakers_keeps_the_transcript(
     acme, alice, calls, engine_loads, monkeypatch, client_for, caplog
 ):

@@ -260,18 +260,21 @@ class CallTranscription:
             from .speech import diarization
             from .speech.pipeline import diarize_track
 
+            # Kept from a thread throughout, not by progress alone: after the last window is
+            # embedded, the clustering and each window's pitch report nothing (about 150 s on
+            # a four-hour call), longer than a lease.
             with self.keeping_lease():
                 diarization.load_encoder()
-            found, lines = diarize_track(
-                recording,
-                segments,
-                speakers=self.call.speakers_expected,
-                on_progress=self.on_progress,
-                # Where the engine's voice-activity detection heard speech, if it has one.
-                speech=[(a, b) for a, b, _ in self.call.heard_speech] or None,
-                # This worker's share of the cores, as the engine takes it.
-                threads=transcription.engine_spec().resolved_threads(),
-            )
+                found, lines = diarize_track(
+                    recording,
+                    segments,
+                    speakers=self.call.speakers_expected,
+                    on_progress=self.on_progress,
+                    # Where the engine's voice-activity detection heard speech, if it has one.
+                    speech=[(a, b) for a, b, _ in self.call.heard_speech] or None,
+                    # This worker's share of the cores, as the engine takes it.
+                    threads=transcription.engine_spec().resolved_threads(),
+                )
             rep_voice, similarity = self.recognise_rep(found)
         except (LeaseLost, OperationalError, InterfaceError):
             raise
@@ -326,8 +329,11 @@ class CallTranscription:
 
             spans = self.call.speech_on_channel(rep_channel)
             samples = track.load()
-            learned = diarization.voice_print(samples, spans)
-            pitch = diarization.speech_pitch(samples, spans) if learned else None
+            # The rep's whole channel is read with no progress to report (about two minutes
+            # for four hours of it): longer than a lease.
+            with self.keeping_lease():
+                learned = diarization.voice_print(samples, spans)
+                pitch = diarization.speech_pitch(samples, spans) if learned else None
         except Exception:
             logger.exception("Learning a voice print from call %s failed", self.call.pk)
             return
