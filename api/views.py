@@ -111,6 +111,26 @@ class CallCursorPagination(pagination.CursorPagination):
             return ("-sort_value", "-pk")
         return ("-sort_value" if sort.startswith("-") else "sort_value", "-pk")
 
+    def paginate_queryset(self, queryset, request, view=None):
+        # The sort's type, so that decode_cursor can check a cursor's position against it.
+        self.sort_field = queryset.query.annotations["sort_value"].output_field
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        """DRF's cursor, refused as invalid (404) when its position is not a value of the sort:
+        DRF hands the position to the database as it is, and a forged one would be a 500."""
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            self.sort_field.to_python(cursor.position)
+        except (ValueError, ValidationError):
+            raise exceptions.NotFound(self.invalid_cursor_message) from None
+        # Any text is a title's position, but PostgreSQL refuses a NUL in a query.
+        if "\x00" in cursor.position:
+            raise exceptions.NotFound(self.invalid_cursor_message)
+        return cursor
+
 
 CALL_LIST_PARAMETERS = [
     OpenApiParameter("team", str, description="A team's slug: only its calls."),
@@ -148,12 +168,13 @@ class CallViewSet(
     @extend_schema(parameters=CALL_LIST_PARAMETERS)
     def list(self, request, *args, **kwargs):
         calls = self.get_queryset()
-        if request.query_params.get("team"):
-            team = selectors.team_for_user(request.user, request.query_params["team"])
-            calls = calls.filter(team=team)
+        if team_slug := selectors.query_text(request.query_params, "team"):
+            calls = calls.filter(team=selectors.team_for_user(request.user, team_slug))
         data = request.query_params.copy()
-        if data.get("uploader"):
-            user = selectors.uploaders_for_user(request.user).filter(username=data["uploader"])
+        # The API names the uploader by username; the form takes the user's id ("0": nobody).
+        data["uploader"] = ""
+        if username := selectors.query_text(request.query_params, "uploader"):
+            user = selectors.uploaders_for_user(request.user).filter(username=username)
             data["uploader"] = user.values_list("pk", flat=True).first() or "0"
         form = CallFilterForm(data, uploaders=selectors.uploaders_for_user(request.user))
         if not form.is_valid():
@@ -409,10 +430,9 @@ class SearchView(APIView):
     """Transcribed calls whose words, title, speakers or trackers match, best first."""
 
     def get(self, request):
-        query = " ".join(request.query_params.get("q", "").split())[:200]
-        team = None
-        if request.query_params.get("team"):
-            team = selectors.team_for_user(request.user, request.query_params["team"])
+        query = " ".join(selectors.query_text(request.query_params, "q").split())[:200]
+        team_slug = selectors.query_text(request.query_params, "team")
+        team = selectors.team_for_user(request.user, team_slug) if team_slug else None
         results = selectors.search_calls(request.user, query, team=team) if query else []
         paginator = PagePagination()
         page = paginator.paginate_queryset(results, request, view=self)

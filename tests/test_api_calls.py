@@ -1,8 +1,10 @@
 """Calls through the API: upload, idempotent create, the list's filters and cursor pages, the
 transcript, analytics, exports, search and the call's actions."""
 
+import base64
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
@@ -186,6 +188,41 @@ def test_the_list_filters_as_the_call_list_does(client, alice, five_calls):
     assert client.get(f"{CALLS}?status=nonsense", **headers).status_code == 400
 
 
+def test_a_nul_in_the_uploader_or_team_filter_is_ignored(client, alice, five_calls):
+    # PostgreSQL refuses a NUL in a query; no username or slug has one, so it is dropped.
+    headers = bearer(alice)
+
+    def titles(**params) -> list[str]:
+        response = client.get(CALLS, {"sort": "title", **params}, **headers)
+        assert response.status_code == 200
+        return [call["title"] for call in response.json()["results"]]
+
+    assert titles(uploader="bob\x00") == titles(uploader="bob") == ["charlie", "Delta", "Echo"]
+    assert titles(team="acme\x00") == titles(team="acme") == titles()
+
+
+def forged_cursor(position: str) -> str:
+    return base64.b64encode(urlencode({"p": position}).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "sort, position",
+    [
+        ("-created", "not-a-date"),
+        ("created", "2024-13-45 99:00"),
+        ("duration", "not-a-number"),
+        ("-duration", "1e400x"),
+        # Any text is a title's position, but PostgreSQL refuses one with a NUL.
+        ("title", "alpha\x00"),
+        ("-status", "done\x00"),
+    ],
+)
+def test_a_forged_cursor_is_an_invalid_cursor(client, alice, five_calls, sort, position):
+    response = client.get(CALLS, {"sort": sort, "cursor": forged_cursor(position)}, **bearer(alice))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Invalid cursor"}
+
+
 def test_a_call_shows_its_progress(client, alice, acme, make_call):
     now = timezone.now()
     call = make_call(
@@ -280,6 +317,14 @@ def test_search_finds_words_across_calls(client, alice, dual_call):
     result = body["results"][0]
     assert result["call"]["id"] == str(dual_call.uuid)
     assert "proposal" in result["lines"][0]["text"]
+
+
+def test_a_nul_in_the_search_query_is_ignored(client, alice, dual_call):
+    headers = bearer(alice)
+    with_nul = client.get("/api/v1/search/", {"q": "pricing\x00"}, **headers)
+    assert with_nul.status_code == 200
+    assert with_nul.json()["count"] == 1
+    assert with_nul.json() == client.get("/api/v1/search/", {"q": "pricing"}, **headers).json()
 
 
 def test_retranscribe_cancel_and_delete(client, alice, dual_call):

@@ -85,3 +85,9 @@ def test_a_member_of_two_teams_picks_the_team(client_for, alice, acme, globex, m
 
 def test_someone_in_no_team_is_told_so(client_for, staff):
     assert "You are not in a team yet" in dashboard(client_for(staff))
+
+
+def test_a_nul_in_the_team_is_ignored(client_for, alice, acme, make_call):
+    # PostgreSQL refuses a NUL in a query; the page answers as if it were not there.
+    make_call(acme, alice)
+    assert sum(week_counts(dashboard(client_for(alice), team="acme\x00"))) == 1

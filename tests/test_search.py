@@ -36,6 +36,14 @@ def test_the_count_agrees_with_its_number(client_for, alice, acme, make_dual_cal
     assert "2 calls match “proposal”." in search(client, "proposal")
 
 
+def test_a_nul_in_the_query_is_ignored(client_for, alice, dual_call):
+    # PostgreSQL refuses a NUL in a query; the page answers as if it were not there.
+    client = client_for(alice)
+    page = search(client, "pricing\x00")
+    assert "1 call matches “pricing”." in page
+    assert result_titles(page) == result_titles(search(client, "pricing"))
+
+
 def test_every_word_must_be_said(client_for, alice, dual_call):
     assert "No transcribed call matches" in search(client_for(alice), "proposal zebra")
 

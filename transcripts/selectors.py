@@ -10,10 +10,18 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import Avg, Count, F, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower, NullIf, TruncWeek
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.utils import timezone
 
 from .models import Call, Segment, Team, Tracker, TrackerHit
+
+
+def query_text(params: QueryDict, name: str) -> str:
+    """A query-string value with any NUL character removed, "" when absent.
+
+    PostgreSQL refuses a NUL anywhere in a query (a 500), and no search, username or slug has
+    one, so the page answers as if it were not there."""
+    return params.get(name, "").replace("\x00", "")
 
 
 def calls_for_user(user) -> QuerySet[Call]:

@@ -13,7 +13,7 @@ WEEKS = 12
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    slug = request.GET.get("team", "")
+    slug = selectors.query_text(request.GET, "team")
     if slug:
         team = selectors.team_for_user(request.user, slug)
     else:

@@ -12,7 +12,7 @@ from .. import selectors
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    query = " ".join(request.GET.get("q", "").split())[:200]
+    query = " ".join(selectors.query_text(request.GET, "q").split())[:200]
     team = selectors.active_team(request)
     results = selectors.search_calls(request.user, query, team=team) if query else []
     page = Paginator(results, 20).get_page(request.GET.get("page"))
