@@ -1,6 +1,7 @@
 """Decoding with PyAV: real recordings decode, hostile files give a message a person reads."""
 
 import subprocess
+import wave
 
 import numpy as np
 import pytest
@@ -97,3 +98,53 @@ def test_it_keeps_the_readable_part_of_a_truncated_file(tmp_path, speech_sample)
 def test_it_stops_decoding_past_the_length_limit(speech_sample):
     with pytest.raises(TranscriptionError, match="longer than"):
         audio.decode(speech_sample, max_seconds=10)
+
+
+def multitrack_wav(path, speech_sample, channels: int) -> np.ndarray:
+    """A multitrack recorder's export: the rep's mic on the first track, the customer's (the
+    speech played backwards, quieter) on the last, the others silent. WAV channels with no
+    speaker positions, as such recorders write them. Returns the 16-bit samples written."""
+    speech = audio.decode(speech_sample)[: 16_000 * 5]
+    tracks = np.zeros((len(speech), channels), dtype=np.int16)
+    tracks[:, 0] = np.round(speech * 32767)
+    tracks[:, -1] = np.round(speech[::-1] * 0.5 * 32767)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(tracks.tobytes())
+    return tracks
+
+
+@pytest.mark.parametrize("channels", [9, 32])
+def test_it_mixes_a_multitrack_recording_ffmpeg_cannot_mix(tmp_path, speech_sample, channels):
+    # FFmpeg mixes unnamed channels only in counts it has a standard arrangement for (8, 12...):
+    # these failed in the worker as "damaged or truncated", after the upload was accepted.
+    path = tmp_path / "multitrack.wav"
+    tracks = multitrack_wav(path, speech_sample, channels)
+    assert audio.probe(path).channels == channels
+    expected = tracks.mean(axis=1) / 32768
+    mono = audio.decode(path)
+    assert mono.shape == expected.shape
+    np.testing.assert_allclose(mono, expected, atol=1 / 32768)
+    # The worker asks for two channels; unnamed, none is known to be anyone's: all are mixed.
+    limits = audio.Limits(seconds=30, memory_mb=512)
+    kept = audio.decode(path, mono=False, limits=limits)
+    assert kept.shape == (1, len(expected))
+    np.testing.assert_allclose(kept[0], expected, atol=1 / 32768)
+
+
+def test_it_refuses_at_upload_channels_it_cannot_mix(tmp_path, speech_sample, monkeypatch):
+    # Should FFmpeg (or our own mix) fail on some arrangement, the upload is refused at once
+    # with what to do, never accepted and later called damaged.
+    path = tmp_path / "multitrack.wav"
+    multitrack_wav(path, speech_sample, 32)
+    monkeypatch.setattr(audio, "_ffmpeg_can_mix", lambda codec_context, layout: True)
+    message = audio.CANNOT_MIX.format(count=32)
+    assert "32 channels" in message and "mono or stereo" in message
+    with pytest.raises(TranscriptionError) as refused:
+        audio.probe(path)
+    assert str(refused.value) == message
+    with pytest.raises(TranscriptionError) as failed:
+        audio.decode(path, mono=False)
+    assert str(failed.value) == message

@@ -43,6 +43,10 @@ UNREADABLE = "This recording is damaged or truncated: no audio could be decoded 
 PLAYLIST = (
     "This is a playlist or a list of other files, not a recording: upload the recording itself."
 )
+CANNOT_MIX = (
+    "This recording has {count} channels, arranged in a way we cannot mix into one: "
+    "export it again as mono or stereo and upload that."
+)
 
 # The demuxers uploads may use (FFmpeg's names; "mov" covers mp4, m4a, 3gp; "matroska" webm).
 # Never hls, concat, or any other format that reads files or URLs named inside the upload.
@@ -72,6 +76,16 @@ PLAYLIST_MARKERS = (b"#extm3u", b"ffconcat", b"[playlist]", b"file '", b"<?xml",
 # Samples read back from a decoded recording at a time: a minute (a multiple of the 100 ms
 # frames speakers.py measures, so levels computed chunk by chunk equal those of the whole).
 CHUNK_FRAMES = SAMPLE_RATE * 60
+# A silent frame this long is enough to learn whether FFmpeg can mix a stream's channels.
+MIX_TEST_SAMPLES = 32
+# Sample types PyAV turns into NumPy arrays: their full scale and their silence.
+FULL_SCALE = {
+    np.dtype(np.uint8): (128.0, 128.0),
+    np.dtype(np.int16): (32768.0, 0.0),
+    np.dtype(np.int32): (2.0**31, 0.0),
+    np.dtype(np.float32): (1.0, 0.0),
+    np.dtype(np.float64): (1.0, 0.0),
+}
 # What the child process needs beyond `memory_mb` is Python, NumPy and FFmpeg's libraries.
 CHILD_THREADS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -176,8 +190,76 @@ def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.Aud
     return audio
 
 
+def _ffmpeg_can_mix(codec_context: av.audio.codeccontext.AudioCodecContext, layout: str) -> bool:
+    """Whether FFmpeg can mix this stream's channels into `layout`. It mixes channels by their
+    names (front left, centre...); unnamed ones only in a count it has a standard arrangement
+    for (3, 6, 8, 12, 16, 24), so a multitrack export of 9, 32 or 63 channels fails."""
+    try:
+        silence = av.AudioFrame(format="s16", layout=codec_context.layout, samples=MIX_TEST_SAMPLES)
+        silence.sample_rate = codec_context.sample_rate or SAMPLE_RATE
+        for plane in silence.planes:
+            plane.update(bytes(plane.buffer_size))
+        av.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE).resample(silence)
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def _averaged(frame: av.AudioFrame) -> av.AudioFrame:
+    """The frame's channels averaged into one, as 32-bit floats."""
+    samples = frame.to_ndarray()
+    if not frame.format.is_planar:
+        samples = samples.reshape(-1, frame.layout.nb_channels).T
+    scale, silence = FULL_SCALE[samples.dtype]
+    mixed = samples.mean(axis=0, dtype=np.float64, keepdims=True)
+    mixed = ((mixed - silence) / scale).astype(np.float32)
+    averaged = av.AudioFrame.from_ndarray(mixed, format="fltp", layout="mono")
+    averaged.sample_rate = frame.sample_rate
+    return averaged
+
+
+class _Downmix:
+    """Decoded frames in, 16-bit frames at `sample_rate` out, in `channels` (1 or 2) channels:
+    mono mixes every channel into one, otherwise two are kept (more mixed down to stereo).
+
+    Channels FFmpeg cannot mix (see _ffmpeg_can_mix) are averaged here into one channel, even
+    when two are asked for: unnamed, no channel is known to be the rep's or the customer's,
+    and averaging them all drops nobody's voice.
+    """
+
+    def __init__(self, stream: av.audio.stream.AudioStream, *, sample_rate: int, mono: bool):
+        self.source_channels = stream.codec_context.channels or 1
+        self.channels = 1 if mono else min(2, self.source_channels)
+        layout = "mono" if self.channels == 1 else "stereo"
+        # One or two channels FFmpeg always mixes: ordinary recordings skip the check.
+        self.averages = self.source_channels > 2 and not _ffmpeg_can_mix(
+            stream.codec_context, layout
+        )
+        if self.averages:
+            self.channels, layout = 1, "mono"
+        self.resampler = av.AudioResampler(format="s16", layout=layout, rate=sample_rate)
+
+    def __call__(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        """The frame resampled (what is left in the resampler for None)."""
+        if frame is not None:
+            frame.pts = None  # let the resampler time frames itself: broken pts break it
+            if self.averages:
+                frame = _averaged(frame)
+        try:
+            return self.resampler.resample(frame)
+        except (av.FFmpegError, ValueError) as error:
+            if self.source_channels <= 2:
+                raise
+            # The samples decoded: the file is intact, and "damaged" would send its owner
+            # looking for the wrong problem.
+            raise TranscriptionError(CANNOT_MIX.format(count=self.source_channels)) from error
+
+
 def probe(path: Source, check_frames: int = 8, *, limits: Limits | None = None) -> AudioInfo:
     """Read the header and decode the first few frames: cheap enough to run during an upload.
+
+    A recording of more than two channels has those frames mixed down too, as the worker
+    will: one whose channels cannot be mixed is refused now, not after its upload.
 
     With `limits`, in a child process bounded in time and memory (what uploads use).
     """
@@ -190,11 +272,16 @@ def probe(path: Source, check_frames: int = 8, *, limits: Limits | None = None) 
         return AudioInfo(**result)
     with _open(path) as container:
         stream = _audio_stream(container)
+        downmix = None
+        if (stream.codec_context.channels or 0) > 2:
+            downmix = _Downmix(stream, sample_rate=SAMPLE_RATE, mono=False)
         decoded = 0
         try:
             for frame in container.decode(stream):
                 if frame.samples:
                     decoded += 1
+                    if downmix is not None:
+                        downmix(frame)
                 if decoded >= check_frames:
                     break
         except (av.FFmpegError, ValueError) as error:
@@ -289,10 +376,11 @@ def decode_recording(
     """Decode a recording into a temporary file of 16-bit samples (see Recording).
 
     Mono mixes every channel into one; otherwise two channels are kept (more are mixed down
-    to stereo). `max_seconds` bounds the work a file with a lying header can cause. With
-    `limits`, decoding runs in a child process bounded in time and memory, and
-    `while_waiting()` is called every `check_every` seconds meanwhile: what it raises stops
-    the decoding (the worker raises when the call was cancelled).
+    to stereo, or into one where FFmpeg cannot mix them: see _Downmix). `max_seconds` bounds
+    the work a file with a lying header can cause. With `limits`, decoding runs in a child
+    process bounded in time and memory, and `while_waiting()` is called every `check_every`
+    seconds meanwhile: what it raises stops the decoding (the worker raises when the call was
+    cancelled).
     """
     output = tempfile.TemporaryFile(prefix="callscribe-", suffix=".s16")
     try:
@@ -359,10 +447,8 @@ def _decode_into(
     (memory stays at one frame whatever the length). Returns (channels, frames written)."""
     with _open(path) as container:
         stream = _audio_stream(container)
-        channels = 1 if mono else min(2, stream.codec_context.channels or 1)
-        resampler = av.AudioResampler(
-            format="s16", layout="mono" if channels == 1 else "stereo", rate=sample_rate
-        )
+        downmix = _Downmix(stream, sample_rate=sample_rate, mono=mono)
+        channels = downmix.channels
         limit = int(max_seconds * sample_rate) if max_seconds else None
         total = 0
 
@@ -375,13 +461,12 @@ def _decode_into(
 
         try:
             for frame in container.decode(stream):
-                frame.pts = None  # let the resampler time frames itself: broken pts break it
-                write(resampler.resample(frame))
+                write(downmix(frame))
                 if limit is not None and total > limit:
                     raise _too_long(max_seconds)
                 if deadline is not None and time.monotonic() > deadline:
                     raise TranscriptionError(too_slow)
-            write(resampler.resample(None))
+            write(downmix(None))
         except (av.FFmpegError, ValueError) as error:
             if isinstance(error, MemoryError):
                 raise
