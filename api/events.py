@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from transcripts.models import Call, call_finished
 
-from . import webhooks
+from . import notices, webhooks
 from .models import Event
 
 
@@ -21,7 +21,8 @@ def call_was_finished(sender, call: Call, **kwargs) -> None:
     call = Call.objects.select_related("team", "uploaded_by").get(pk=call.pk)
     event = Event.CALL_DONE if call.status == Call.Status.DONE else Event.CALL_FAILED
     webhooks.queue_event(call.team_id, event, webhooks.call_payload(call, event))
-    if call.uploaded_by_id:
+    # Checked again when the task runs: the uploader may be removed while it waits.
+    if call.uploaded_by_id and notices.uploader_still_sees(call):
         async_task(
             "api.tasks.send_call_notice",
             call.pk,

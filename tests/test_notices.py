@@ -8,7 +8,8 @@ from django_q.signing import SignedPackage
 
 from api import tasks
 from api.models import NoticePreference
-from transcripts.models import Call
+from transcripts import services
+from transcripts.models import Call, Membership
 
 
 @pytest.fixture(autouse=True)
@@ -71,4 +72,40 @@ def test_no_notice_without_an_address_or_while_a_call_runs(acme, alice, make_cal
     alice.email = "alice@acme.example"
     alice.save()
     assert not tasks.send_call_notice(make_call(acme, alice, status=Call.Status.QUEUED).pk)
+    assert mail.outbox == []
+
+
+def test_no_notice_for_an_uploader_removed_from_the_team(
+    acme, alice, bob, make_call, django_capture_on_commit_callbacks
+):
+    bob.email = "bob@acme.example"
+    bob.save()
+    done = make_call(acme, bob)
+    failed = make_call(acme, bob)
+    services.member_remove(membership=Membership.objects.get(user=bob, team=acme))
+    # The title and the error are the team's: Bob may no longer read them.
+    done.retitle("Initech acquisition - board only")
+    with django_capture_on_commit_callbacks(execute=True):
+        done.claim("worker-1")
+        done.finish("worker-1", processing_seconds=2.0)
+        failed.fail("Initech's board asked for this to be cut.")
+    assert queued_notices() == []
+    # Nor does a task queued before the removal send one.
+    assert not tasks.send_call_notice(done.pk)
+    assert not tasks.send_call_notice(failed.pk)
+    assert mail.outbox == []
+
+
+def test_an_uploader_removed_while_the_notice_waits_gets_none(
+    acme, uploader, bob, make_call, django_capture_on_commit_callbacks
+):
+    call = make_call(acme, uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        call.claim("worker-1")
+        call.finish("worker-1", processing_seconds=2.0)
+    assert queued_notices() == [call.pk]
+    # Bob, another manager, takes Alice out of the team before the task runs.
+    Membership.objects.filter(user=bob, team=acme).update(role=Membership.Role.MANAGER)
+    services.member_remove(membership=Membership.objects.get(user=uploader, team=acme))
+    assert not tasks.send_call_notice(call.pk)
     assert mail.outbox == []
