@@ -7,6 +7,8 @@ whether or not the address has an account.
 
 import re
 from datetime import timedelta
+from html import unescape
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,7 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import make_user
-from transcripts.models import Invitation, Membership, Profile
+from transcripts.forms import ACCOUNT_NOT_MADE
+from transcripts.models import Invitation, Membership, Profile, Team
 
 LINK = re.compile(r"https?://[^/\s]+(/invitations/[\w-]+/)")
 NEW_PASSWORD = "another long passphrase"
@@ -91,11 +94,13 @@ def test_the_carol_attack_no_longer_lets_a_manager_into_another_team(
     assert attacker.get(globex_call.get_absolute_url()).status_code == 404
 
     # 3. The real Carol opens the e-mailed link: she may not make a second account with her
-    # address, and is sent to take the account over by e-mail.
+    # address, and is offered to take the account over by e-mail. (Logged out, the page is
+    # the same whether or not the address has an account: see the tests of the probe below.)
     real_carol = Client()
     page = real_carol.get(emailed).content.decode()
-    assert 'data-decision="log_in"' in page and reverse("password_reset") in page
-    assert create_account(real_carol, emailed, "realcarol").status_code == 400
+    assert 'data-decision="create_account"' in page and reverse("password_reset") in page
+    response = create_account(real_carol, emailed, "realcarol")
+    assert response.status_code == 400 and ACCOUNT_NOT_MADE in response.content.decode()
     assert not get_user_model().objects.filter(username="realcarol").exists()
     real_carol.post(reverse("password_reset"), {"email": "carol@corp.example"})
     reset_link = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", mail.outbox[-1].body)
@@ -149,6 +154,79 @@ def test_inviting_answers_the_same_whether_or_not_the_address_has_an_account(
     ]
     # The superuser was not pulled into the team: she is only invited.
     assert not acme.memberships.filter(user=staff).exists()
+
+
+def same_page(page: str, address: str, link: str) -> str:
+    """The page with what differs by design (the address, the link, the CSRF token) blanked."""
+    page = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "CSRF", page)
+    page = re.sub(r'"X-CSRFToken": "[^"]+"', "CSRF", page)
+    return (
+        page.replace(link, "LINK").replace(quote(link, safe=""), "LINK").replace(address, "ADDRESS")
+    )
+
+
+def test_the_copied_link_does_not_tell_whether_the_address_has_an_account(
+    invite, client_for, alice, charlie, staff
+):
+    """Anyone may start a team and invite any address, and is shown the copied link: opened
+    logged out, it must not tell them whether the address has an account."""
+    staff.email = "olivia@corp.example"
+    staff.save()
+    response = client_for(charlie).post(reverse("transcripts:team_list"), {"name": "Probe"})
+    probe = Team.objects.get(slug=response["Location"].strip("/").split("/")[-1])
+    pages = []
+    for address in ("olivia@corp.example", "nobody@corp.example"):
+        _, copied = invite(charlie, probe, address)
+        response = Client().get(copied)
+        assert response.status_code == 200
+        pages.append(same_page(response.content.decode(), address, copied))
+    assert pages[0] == pages[1]
+    # The one page offers both: a new account, or logging in to the one the address has.
+    assert 'data-decision="create_account"' in pages[0]
+    assert 'id="invitation-create-account"' in pages[0] and 'id="invitation-log-in"' in pages[0]
+    assert "An account already uses" not in pages[0]
+
+
+def test_the_account_form_refuses_a_taken_address_only_where_it_would_make_the_account(
+    invite, alice, acme, staff
+):
+    staff.email = "olivia@corp.example"
+    staff.save()
+    answers = []
+    for address in ("olivia@corp.example", "nobody@corp.example"):
+        _, copied = invite(alice, acme, address)
+        # A form with mistakes is answered the same way for both addresses...
+        response = Client().post(
+            copied, {"username": "probe", "password1": NEW_PASSWORD, "password2": "typo"}
+        )
+        assert response.status_code == 400
+        answers.append(same_page(response.content.decode(), address, copied))
+    assert answers[0] == answers[1] and ACCOUNT_NOT_MADE not in answers[0]
+    # ...and a right one makes no second account: the person is told to log in instead.
+    _, copied = invite(alice, acme, "olivia@corp.example")
+    response = create_account(Client(), copied, "olivia2")
+    assert response.status_code == 400
+    assert ACCOUNT_NOT_MADE in response.content.decode()
+    assert not get_user_model().objects.filter(username="olivia2").exists()
+    assert not acme.memberships.filter(user=staff).exists()
+
+
+def test_someone_with_an_account_logs_in_from_the_page_and_joins(invite, alice, acme, staff):
+    staff.email = "olivia@corp.example"
+    staff.set_password(NEW_PASSWORD)
+    staff.save()
+    emailed, _ = invite(alice, acme, "olivia@corp.example")
+    client = Client()
+    page = client.get(emailed).content.decode()
+    log_in_url = unescape(re.search(r'id="invitation-log-in" href="([^"]+)"', page).group(1))
+    response = client.post(
+        log_in_url, {"username": "olivia@corp.example", "password": NEW_PASSWORD}
+    )
+    # Back to the invitation, now as the account the address has.
+    assert response["Location"] == emailed
+    assert 'data-decision="accept"' in client.get(emailed).content.decode()
+    assert client.post(emailed)["Location"] == acme.get_absolute_url()
+    assert acme.memberships.filter(user=staff).exists()
 
 
 @pytest.mark.parametrize("typed", ["olivia", "no-such-user"])

@@ -166,6 +166,12 @@ class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
 
 
+ACCOUNT_NOT_MADE = (
+    "No new account can be made with this address. If you have an account with it, log in to "
+    "it, then open this link again."
+)
+
+
 class InvitedAccountForm(UserCreationForm):
     """A new account for the invited address: the person picks a username and a password."""
 
@@ -177,15 +183,15 @@ class InvitedAccountForm(UserCreationForm):
         # Set before validation, so the password may not resemble the address either.
         self.instance.email = email
 
-    def clean(self):
+    def _post_clean(self):
         from .auth import email_taken
 
-        # People log in with their address too, so it names one account only.
-        if email_taken(self.instance.email):
-            raise forms.ValidationError(
-                "An account already uses this address: log in to it, then open the link again."
-            )
-        return super().clean()
+        super()._post_clean()
+        # People log in with their address too, so it names one account only. Refusing says
+        # the address has one, so it is asked last, when the only other answer is a new
+        # account: whoever invited the address holds the link and may probe with it.
+        if not self.errors and email_taken(self.instance.email):
+            self.add_error(None, ACCOUNT_NOT_MADE)
 
 
 class UniqueEmailUserChangeForm(UserChangeForm):

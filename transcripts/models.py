@@ -268,10 +268,12 @@ class Invitation(models.Model):
     - logged in with the invited address, unverified: may accept with the e-mail link, which
       verifies the address; with a copied link they are sent to the e-mail (CONFIRM_ADDRESS);
     - logged in with another address: must log out first (OTHER_ACCOUNT);
-    - not logged in, no account has the address: may create an account, which joins the team
-      (CREATE_ACCOUNT); its address is verified only if they came by the e-mail link;
-    - not logged in, an account has the address: must log in as it, or take it over by
-      resetting its password by e-mail (which proves the address), then come back (LOG_IN).
+    - not logged in: may create an account, which joins the team, or log in and come back
+      (CREATE_ACCOUNT). One page, whether or not an account has the address: the manager holds
+      the copied link and may open it logged out, and must not learn who has an account. The
+      new account's address is verified only if they came by the e-mail link; where an account
+      has the address already, no second one is made (forms.InvitedAccountForm): its owner
+      logs in, or takes it over by resetting its password by e-mail (which proves the address).
 
     So an account made for an address by someone else never joins a team it was not invited
     to with that team's own e-mail, opened by whoever reads that mailbox; a copied link joins
@@ -280,8 +282,7 @@ class Invitation(models.Model):
 
     class Decision(models.TextChoices):
         ACCEPT = "accept", "Accept"
-        CREATE_ACCOUNT = "create_account", "Create an account"
-        LOG_IN = "log_in", "Log in first"
+        CREATE_ACCOUNT = "create_account", "Create an account or log in"
         CONFIRM_ADDRESS = "confirm_address", "Use the e-mailed link"
         OTHER_ACCOUNT = "other_account", "Log out first"
         CLOSED = "closed", "No longer valid"
@@ -372,11 +373,6 @@ class Invitation(models.Model):
         via = cls.Via.EMAIL if invitation.email_token_hash == digest else cls.Via.LINK
         return invitation, via
 
-    def address_has_account(self) -> bool:
-        from django.contrib.auth import get_user_model
-
-        return get_user_model().objects.filter(email__iexact=self.email).exists()
-
     def decide(self, user, via: str) -> str:
         """What the visitor `user`, who came by `via`, may do with this invitation (the rule is
         in the class docstring)."""
@@ -388,8 +384,6 @@ class Invitation(models.Model):
             if via == self.Via.EMAIL or Profile.has_verified_email(user):
                 return self.Decision.ACCEPT
             return self.Decision.CONFIRM_ADDRESS
-        if self.address_has_account():
-            return self.Decision.LOG_IN
         return self.Decision.CREATE_ACCOUNT
 
     def accept(self, user, via: str) -> Membership:
