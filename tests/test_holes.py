@@ -10,6 +10,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -285,6 +286,11 @@ def test_a_phrase_said_over_and_over_is_a_decoding_caught_in_a_loop(text, loops)
 class RecordingModel:
     """A Whisper model that says what it was asked (the prompt) and hears `words` (start, end,
     word) in every clip it is given."""
+
+    # What faster_engine.fitted_prompt reads of a model: its context and its tokenizer (here a
+    # word is a token).
+    max_length = 448
+    hf_tokenizer = SimpleNamespace(encode=lambda text: SimpleNamespace(ids=text.split()))
 
     def __init__(self, words=()):
         self.prompts, self.words = [], words

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.urls import reverse
 
@@ -77,6 +78,43 @@ def test_the_vocabulary_lifts_faster_whisper_on_rare_names(rare_names):
     # Measured with tiny.en: none of the four names without, three of them with.
     assert len(names_heard(plain)) <= 1
     assert len(names_heard(told)) >= 3
+
+
+# A long vocabulary, as a team may keep it (818 characters, 282 of tiny.en's tokens: more than
+# the 223 faster-whisper keeps of hotwords).
+LONG_VOCABULARY = ", ".join(
+    f"{company} {product}"
+    for company in ("Zentrix", "Quorra", "Kyvo", "Ledgerly", "Brightwell", "Osterfeld", "Nimbara")
+    for product in ("Desk", "Flow", "Ledger", "Insight", "Relay", "Vault", "Pulse", "Atlas")
+)[:818]
+SAID_BEFORE = " ".join(["we talked about the renewal and the pricing for the enterprise plan"] * 3)
+
+
+def test_a_long_vocabulary_and_the_words_before_fit_what_whisper_reads():
+    from transcripts.speech.faster_engine import fitted_prompt
+
+    model = load_engine(EngineSpec(engine="faster", device="cpu")).model
+    tokens = len(model.hf_tokenizer.encode(" " + LONG_VOCABULARY).ids)
+    assert tokens > model.max_length // 2
+    samples = np.random.default_rng(0).normal(0, 0.01, 28 * 16000).astype(np.float32)
+    decode = dict(vad_filter=False, hotwords=LONG_VOCABULARY, max_new_tokens=188, language="en")
+    # As hole repair decoded a clip of 28 s: faster-whisper refuses it.
+    with pytest.raises(ValueError, match="exceeds the `max_length`"):
+        list(model.transcribe(samples, initial_prompt=SAID_BEFORE, **decode)[0])
+    fitted = fitted_prompt(model, SAID_BEFORE, LONG_VOCABULARY, 188)
+    # The words nearest the audio are kept, as many as fit.
+    assert fitted and SAID_BEFORE.endswith(fitted) and fitted != SAID_BEFORE
+    segments, _info = model.transcribe(samples, initial_prompt=fitted, **decode)
+    list(segments)
+    assert fitted_prompt(model, "A renewal call.", "Zentrix", 188) == "A renewal call."
+
+
+def test_a_long_vocabulary_and_prompt_still_transcribe(rare_names):
+    engine = load_engine(EngineSpec(engine="faster", device="cpu"))
+    options = DecodeOptions(hotwords=LONG_VOCABULARY, initial_prompt=SAID_BEFORE)
+    # Without the prompt fitted, the batched pass refused it (ValueError) and the call failed.
+    text = " ".join(s.text for s in engine.transcribe(audio.decode(rare_names), options))
+    assert len(text.split()) >= 15 and "last spring" in text.lower()
 
 
 def test_openai_whisper_gets_the_vocabulary_as_its_initial_prompt(tmp_path):

@@ -106,6 +106,10 @@ HOLE_BUDGET_SHARE = 0.25
 REREAD_SHARE = 0.01
 # Whisper's own threshold: a decoding more likely silence than speech (its no_speech_prob).
 NO_SPEECH_THRESHOLD = 0.6
+# Whisper's tokens around a prompt, besides the prompt and the hotwords: start of previous
+# text, start of transcript, language, task, no timestamps, and one for how the prompt's first
+# word splits with or without a space before it (see fitted_prompt).
+PROMPT_OVERHEAD = 6
 
 
 # Beam 5 with batched VAD: the best word error rate measured on the 20-minute call; greedy is
@@ -406,6 +410,13 @@ class FasterWhisperEngine(Engine):
         heard_speech = Timeline(regions)
         chunks = plan_chunks(regions, CHUNK_SECONDS)
         group = options.batch_size * GROUP_BATCHES
+        max_new_tokens = int(CHUNK_SECONDS * TOKENS_PER_SECOND) + 20
+        arguments = {
+            **self._arguments(options),
+            "initial_prompt": fitted_prompt(
+                self.model, options.initial_prompt, options.hotwords, max_new_tokens
+            ),
+        }
         for first in range(0, len(chunks), group):
             part = chunks[first : first + group]
             segments, _info = self.pipeline.transcribe(
@@ -413,8 +424,8 @@ class FasterWhisperEngine(Engine):
                 clip_timestamps=[{"start": c.start, "end": c.end} for c in part],
                 batch_size=options.batch_size,
                 without_timestamps=True,
-                max_new_tokens=int(CHUNK_SECONDS * TOKENS_PER_SECOND) + 20,
-                **self._arguments(options),
+                max_new_tokens=max_new_tokens,
+                **arguments,
             )
             # The batched pass has no temperature fallback: a chunk it decoded into a loop
             # ("no, no, no, ...") or with little confidence is dropped, so it is decoded again
@@ -599,13 +610,14 @@ class FasterWhisperEngine(Engine):
         samples = packed_audio(audio, clip, SAMPLE_RATE)
         # Per 30 s window decoded: a decoding caught in a loop stops at speech's pace.
         window = min(len(samples) / SAMPLE_RATE, CHUNK_SECONDS)
+        max_new_tokens = int(window * TOKENS_PER_SECOND) + 20
         arguments = {
             **self._arguments(options),
             "beam_size": max(options.beam_size, HOLE_BEAM_SIZE),
             "best_of": max(options.beam_size, HOLE_BEAM_SIZE),
             "temperature": temperature,
-            "initial_prompt": prompt or None,
-            "max_new_tokens": int(window * TOKENS_PER_SECOND) + 20,
+            "initial_prompt": fitted_prompt(model, prompt, options.hotwords, max_new_tokens),
+            "max_new_tokens": max_new_tokens,
             "word_timestamps": True,
             # The fallback model may be multilingual: these calls are in the main model's tongue.
             "language": "en" if self.english_only else options.language,
@@ -683,6 +695,41 @@ class FasterWhisperEngine(Engine):
                 for segment, words in parts
             ]
         return found, heard, failed
+
+
+def fitted_prompt(
+    model, prompt: str | None, hotwords: str | None, max_new_tokens: int
+) -> str | None:
+    """`prompt` with as few of its first words left out as it takes to fit, beside the hotwords
+    and `max_new_tokens`, in what the model reads at once (448 tokens).
+
+    faster-whisper keeps the last 223 tokens of a prompt and the first 223 of the hotwords, but
+    refuses a decoding outright (ValueError) where they and max_new_tokens together are more: a
+    team vocabulary of 818 characters (282 tokens) and the 40 words before a hole (45 tokens)
+    failed the decoding of every 28 s clip of holes, and with it the call. The words nearest
+    the audio are the ones kept, as faster-whisper keeps them.
+    """
+    if not prompt:
+        return None
+    half = model.max_length // 2 - 1
+
+    def tokens(text: str) -> int:
+        return len(model.hf_tokenizer.encode(" " + text.strip()).ids)
+
+    hot = min(tokens(hotwords), half) if hotwords else 0
+    room = model.max_length - max_new_tokens - hot - PROMPT_OVERHEAD
+    if tokens(prompt) <= room:
+        return prompt
+    words = prompt.split()
+    # The fewest first words to leave out: the count of tokens falls as more are left out.
+    low, high = 0, len(words)
+    while low < high:
+        middle = (low + high) // 2
+        if tokens(" ".join(words[middle:])) <= room:
+            high = middle
+        else:
+            low = middle + 1
+    return " ".join(words[low:]) or None
 
 
 def _segment(segment) -> Segment | None:
