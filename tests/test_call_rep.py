@@ -211,3 +211,24 @@ def test_the_migration_makes_the_uploader_the_rep_where_in_the_team(
     migration.rep_is_the_uploader(apps, None)
     reps = {c.pk: c.rep_id for c in Call.objects.all()}
     assert reps == {mine.pk: alice.pk, outsiders.pk: None, staffs.pk: None, nobodys.pk: None}
+
+
+def test_a_call_moved_to_another_team_in_the_admin_drops_a_rep_outside_it(
+    rf, staff, alice, bob, charlie, acme, globex, make_call
+):
+    from types import SimpleNamespace
+
+    from django.contrib import admin
+
+    call = make_call(acme, alice, rep=bob)
+    moved = Call.objects.get(pk=call.pk)
+    moved.team = globex
+    change = SimpleNamespace(changed_data=["team"])
+    admin.site._registry[Call].save_model(rf.post("/"), moved, change, True)
+    call.refresh_from_db()
+    # Bob is not in Globex, nor is the uploader: nobody leads it there until someone says.
+    assert call.team == globex and call.rep is None
+    moved.team, moved.rep = acme, charlie
+    admin.site._registry[Call].save_model(rf.post("/"), moved, change, True)
+    call.refresh_from_db()
+    assert call.team == acme and call.rep == alice

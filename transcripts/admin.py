@@ -162,6 +162,14 @@ class CallAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "queue": queue_figures()}
         return super().changelist_view(request, extra_context)
 
+    def save_model(self, request, call, form, change):
+        # A call moved to another team keeps no rep from the old one: their name would show on
+        # the new team's dashboard and on the call's voices. Its uploader leads it if a member.
+        if "team" in form.changed_data and call.rep_id:
+            if not call.team.memberships.filter(user_id=call.rep_id).exists():
+                call.rep = services.default_rep(call.team, call.uploaded_by)
+        super().save_model(request, call, form, change)
+
     def save_formset(self, request, form, formset, change):
         if formset.model is Segment:
             for line in formset.forms:
