@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from tests.conftest import PASSWORD, make_user
 from transcripts.auth import account_for_login
-from transcripts.forms import InvitedAccountForm, UniqueEmailUserChangeForm
+from transcripts.forms import ACCOUNT_NOT_MADE, InvitedAccountForm, UniqueEmailUserChangeForm
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_an_invited_account_cannot_take_an_address_already_in_use(dana):
         email="dana.lee@example.com",
     )
     assert not form.is_valid()
-    assert "An account already uses this address" in str(form.errors)
+    assert form.non_field_errors() == [ACCOUNT_NOT_MADE]
 
 
 def test_the_admin_refuses_an_address_another_account_uses(dana, bob):
