@@ -303,7 +303,11 @@ class CallViewSet(
         """Transcribe a finished call again, from the start."""
         call = self.get_object()
         _check_changeable(call, request.user, "transcribe again")
-        if not services.call_retranscribe(call):
+        try:
+            queued = services.call_retranscribe(call)
+        except ValidationError as error:  # its recording was deleted
+            raise Conflict(" ".join(error.messages)) from error
+        if not queued:
             raise Conflict("This call is still being transcribed: cancel it first.")
         return Response(self.get_serializer(call).data, status=status.HTTP_202_ACCEPTED)
 

@@ -10,9 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage
+from django.db.models.signals import post_delete
 from django.urls import reverse
 from django_q.models import Schedule
 
+from transcripts import services
 from transcripts.models import Call, Segment, TrackerHit
 from transcripts.retention import apply_retention
 
@@ -255,3 +258,108 @@ def test_the_admin_shows_a_deleted_recording_and_edits_the_hold(
     assert page.status_code == 200
     assert "Deleted under the team&#x27;s retention rules on 2026-02-05" in page.content.decode()
     assert 'name="retention_hold"' in page.content.decode()
+
+
+@pytest.fixture
+def two_old_calls(rules, alice, make_dual_call):
+    with time_machine.travel(UPLOADED, tick=False):
+        return [make_dual_call(rules, alice, title=title) for title in ("first", "second")]
+
+
+def meanwhile(change):
+    """Run `change(call)` on the other of two calls while a retention run deletes one of them:
+    the run has read its list of calls already."""
+
+    def on_delete(sender, instance, **kwargs):
+        others = Call.objects.exclude(pk=instance.pk)
+        if others.exists():
+            change(others.get())
+
+    return on_delete
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda call: call.set_retention_hold(True),
+        # As "Transcribe again" leaves it (its recording is gone by now: tested below).
+        lambda call: Call.objects.filter(pk=call.pk).update(status=Call.Status.QUEUED),
+    ],
+    ids=["held", "queued-again"],
+)
+def test_a_call_held_or_queued_again_during_a_run_is_kept(
+    two_old_calls, change, django_capture_on_commit_callbacks
+):
+    post_delete.connect(meanwhile(change), sender=Call, weak=False, dispatch_uid="retention-race")
+    try:
+        report = run_at(UPLOADED + timedelta(days=91), django_capture_on_commit_callbacks)
+    finally:
+        post_delete.disconnect(sender=Call, dispatch_uid="retention-race")
+    assert "and 1 call(s)" in report
+    assert Call.objects.count() == 1
+
+
+def test_the_recording_of_a_call_queued_again_during_a_run_is_kept(
+    two_old_calls, monkeypatch, django_capture_on_commit_callbacks
+):
+    first, second = two_old_calls
+    delete_audio = Call.delete_audio
+
+    def queue_the_other_first(call):
+        other = Call.objects.get(pk=(second if call.pk == first.pk else first).pk)
+        if other.is_finished and other.has_audio:
+            services.call_retranscribe(other)  # someone clicks "Transcribe again" now
+        return delete_audio(call)
+
+    monkeypatch.setattr(Call, "delete_audio", queue_the_other_first)
+    report = run_at(UPLOADED + timedelta(days=31), django_capture_on_commit_callbacks)
+    assert report.startswith("1 recording(s)")
+    queued = Call.objects.get(status=Call.Status.QUEUED)
+    assert queued.has_audio
+
+
+def test_a_call_whose_recording_is_gone_is_not_transcribed_again(
+    old_call, client_for, alice, django_capture_on_commit_callbacks
+):
+    run_at(UPLOADED + timedelta(days=31), django_capture_on_commit_callbacks)
+    old_call.refresh_from_db()
+    with pytest.raises(ValidationError, match="deleted under the team's retention rules"):
+        services.call_retranscribe(old_call)
+    client = client_for(alice)
+    page = client.get(old_call.get_absolute_url()).content.decode()
+    assert "Transcribe again" not in page
+    url = reverse("transcripts:call_retranscribe", args=[old_call.uuid])
+    page = client.post(url, {"confirmed": "yes"}, follow=True).content.decode()
+    assert "cannot be transcribed again" in page
+    old_call.refresh_from_db()
+    assert old_call.status == Call.Status.DONE and old_call.segments.count() == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_storage_that_fails_to_delete_costs_the_file_not_the_run(
+    rules, globex, alice, charlie, make_dual_call, monkeypatch, settings, caplog
+):
+    globex.audio_retention_days, globex.transcript_retention_days = 30, 90
+    globex.save()
+    with time_machine.travel(UPLOADED, tick=False):
+        acmes = make_dual_call(rules, alice)
+        globexs = make_dual_call(globex, charlie)
+    left = settings.MEDIA_ROOT / acmes.audio.name
+
+    def out_of_reach(storage, name):
+        raise OSError("the store is out of reach")
+
+    monkeypatch.setattr(FileSystemStorage, "delete", out_of_reach)
+    with time_machine.travel(UPLOADED + timedelta(days=31), tick=False):
+        assert apply_retention().startswith("2 recording(s)")
+    # Both teams' recordings are marked gone; the files left behind are named in the log.
+    assert not Call.objects.get(pk=acmes.pk).has_audio
+    assert not Call.objects.get(pk=globexs.pk).has_audio
+    assert left.exists() and acmes.audio.name in caplog.text
+
+
+def test_a_recording_missing_from_storage_is_not_found(old_call, client_for, alice, settings):
+    (settings.MEDIA_ROOT / old_call.audio.name).unlink()
+    url = reverse("transcripts:call_audio", args=[old_call.uuid])
+    assert client_for(alice).get(url).status_code == 404
+    assert client_for(alice).get(url, HTTP_RANGE="bytes=0-99").status_code == 404

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -207,7 +208,12 @@ class CallAdmin(admin.ModelAdmin):
 
     @admin.action(description="Transcribe the selected calls again")
     def retranscribe(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
-        count = sum(services.call_retranscribe(call) for call in queryset)
+        count = 0
+        for call in queryset:
+            try:
+                count += services.call_retranscribe(call)
+            except ValidationError as error:  # its recording was deleted
+                self.message_user(request, f"{call}: {' '.join(error.messages)}", messages.ERROR)
         self.message_user(request, f"{count} call(s) queued again.", messages.SUCCESS)
 
 

@@ -12,10 +12,12 @@ valid HTML or SVG can never run as a page of the portal.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from django.http import (
     FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
@@ -23,6 +25,8 @@ from django.http import (
 )
 
 from .recordings import byte_range_chunks, is_local, presigned_url
+
+logger = logging.getLogger(__name__)
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # Longer numbers are past any file's end; int() of thousands of digits raises ValueError.
@@ -140,7 +144,13 @@ def _audio_response(request: HttpRequest, call) -> HttpResponse:
         response = HttpResponseRedirect(signed)
         response["Cache-Control"] = "private, no-store"
         return response
-    size = storage.size(name)
+    try:
+        size = storage.size(name)
+    except Exception as error:
+        # Gone from storage (deleted under the retention rules while the page was open, or by
+        # hand): a missing recording, not a server error. Logged: it may be a store out of reach.
+        logger.warning("Recording %s of call %s could not be read: %s", name, call.uuid, error)
+        raise Http404("The recording is not in storage.") from error
     header = request.headers.get("Range")
     download_name = "" if content_type else f"call-{call.uuid.hex[:8]}.bin"
     if not header and is_local(storage):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,33 @@ from .speakers import MAX_SPEAKERS, REP, ROLES
 from .speech.base import Segment as SpeechSegment
 from .speech.base import Word as SpeechWord
 from .speech.channels import Layout
+
+logger = logging.getLogger(__name__)
+
+# "Transcribe again" where the team's retention rules deleted the recording.
+NO_RECORDING = (
+    "The recording of this call was deleted under the team's retention rules, so it cannot be "
+    "transcribed again. Its transcript is kept."
+)
+
+
+def delete_stored_file(storage, name: str) -> None:
+    """Delete a stored recording once the transaction commits (a rolled-back delete keeps it).
+
+    Storage that fails then (a full or read-only disk, an object store out of reach) costs the
+    file, not the deletion: the row is already gone or marked. The error is logged with the
+    file's name, for an administrator to remove it; raised, it failed the page after the call
+    was deleted, stopped a retention run for every team after it, and kept the callbacks after
+    it (the call.deleted webhook) from running.
+    """
+
+    def delete() -> None:
+        try:
+            storage.delete(name)
+        except Exception:
+            logger.exception("Could not delete %s from storage: remove it by hand", name)
+
+    transaction.on_commit(delete)
 
 
 class Channel(models.IntegerChoices):
@@ -745,12 +773,38 @@ class Call(models.Model):
         name, storage = self.audio.name, self.audio.storage
         if not name:
             return False
+        # Finished still: a call queued again since the run read it needs its recording.
         deleted = self._update(
-            Q(retention_hold=False) & ~Q(audio=""), audio="", audio_deleted_at=timezone.now()
+            Q(retention_hold=False, status__in=self.FINISHED) & ~Q(audio=""),
+            audio="",
+            audio_deleted_at=timezone.now(),
         )
         if deleted:
-            transaction.on_commit(lambda: storage.delete(name))
+            delete_stored_file(storage, name)
         return deleted
+
+    def delete_if_expired(self, uploaded_before: datetime) -> bool:
+        """Delete the call and its transcript (the retention rules) if, read again under the
+        row's lock, it is still finished, not held and uploaded before `uploaded_before`.
+
+        A retention run reads its list of calls first: a hold put on, or "Transcribe again"
+        asked for, while it works through the list must win over it.
+        """
+        with transaction.atomic():
+            current = (
+                Call.objects.select_for_update()
+                .filter(
+                    pk=self.pk,
+                    retention_hold=False,
+                    status__in=self.FINISHED,
+                    created_at__lt=uploaded_before,
+                )
+                .first()
+            )
+            if current is None:
+                return False
+            current.delete()
+        return True
 
     # --- speakers and analytics -----------------------------------------------------------
 
@@ -1425,6 +1479,8 @@ class Call(models.Model):
             )
             if current is None:
                 return False
+            if not current.audio:
+                raise ValidationError(NO_RECORDING)
             edits = [
                 {
                     "start": s.start,
@@ -1472,9 +1528,8 @@ class Call(models.Model):
 def delete_audio_file(sender, instance: Call, **kwargs) -> None:
     # The audio goes with the call, however it is deleted (page, admin, bulk, team removal);
     # only once the deletion is committed, so a rolled-back delete keeps its file.
-    storage, name = instance.audio.storage, instance.audio.name
-    if name:
-        transaction.on_commit(lambda: storage.delete(name))
+    if instance.audio.name:
+        delete_stored_file(instance.audio.storage, instance.audio.name)
 
 
 class Segment(models.Model):
@@ -1785,9 +1840,8 @@ class VoiceEnrolment(models.Model):
 @receiver(post_delete, sender=VoiceEnrolment)
 def delete_voice_sample(sender, instance: VoiceEnrolment, **kwargs) -> None:
     # An account deleted while its recording waits takes the recording with it.
-    storage, name = instance.audio.storage, instance.audio.name
-    if name:
-        transaction.on_commit(lambda: storage.delete(name))
+    if instance.audio.name:
+        delete_stored_file(instance.audio.storage, instance.audio.name)
 
 
 class ClusterHeartbeat(models.Model):

@@ -53,12 +53,13 @@ def apply_retention(*, now: datetime | None = None) -> str:
                     logger.info("Retention: deleted the recording of call %s (%s)", call.uuid, team)
                     report.recordings_deleted += 1
         if team.transcript_retention_days:
+            cutoff = now - timedelta(days=team.transcript_retention_days)
             for call in _expired(team, team.transcript_retention_days, now):
-                uuid = call.uuid
                 # The call's own delete: segments, tracker hits and analytics go with it, and
-                # its recording (if any is left) once the deletion is committed.
-                call.delete()
-                logger.info("Retention: deleted call %s and its transcript (%s)", uuid, team)
-                report.calls_deleted += 1
+                # its recording (if any is left) once the deletion is committed. Checked again
+                # under the row's lock: a hold or "Transcribe again" since the list was read wins.
+                if call.delete_if_expired(cutoff):
+                    logger.info("Retention: deleted call %s (%s)", call.uuid, team)
+                    report.calls_deleted += 1
     logger.info("Retention: %s", report)
     return str(report)

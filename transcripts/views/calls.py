@@ -162,10 +162,13 @@ def call_retranscribe(request: HttpRequest, uuid: UUID) -> HttpResponse:
         # People's corrections are at stake: say what will happen first.
         return redirect("transcripts:call_retranscribe_confirm", uuid=call.uuid)
     # Decided under the call's lock, not by the copy read above: it may be queued already.
-    if services.call_retranscribe(call):
-        messages.success(request, "The call is queued to be transcribed again.")
-    else:
-        messages.error(request, "This call is still being transcribed: cancel it first.")
+    try:
+        if services.call_retranscribe(call):
+            messages.success(request, "The call is queued to be transcribed again.")
+        else:
+            messages.error(request, "This call is still being transcribed: cancel it first.")
+    except ValidationError as error:  # its recording was deleted
+        messages.error(request, " ".join(error.messages))
     return redirect(call)
 
 
