@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.cache import caches
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 
@@ -29,13 +30,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 
 class TokenRateThrottle(throttling.SimpleRateThrottle):
-    """Requests per token (API_THROTTLE_RATE), so one runaway script cannot starve the rest."""
+    """Requests per person (API_THROTTLE_RATE), whichever of their tokens they use, so one
+    runaway script cannot starve the rest.
+
+    Counted per person, not per token: anyone may make tokens, and thirty tokens had thirty
+    times the rate. Counted in the shared cache (in the database), as the login limits are:
+    in each web process's own memory, four Gunicorn workers let four times the rate through.
+    """
 
     scope = "token"
+    cache = caches["shared"]
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiToken):
-            return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+            return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
         return None
 
 

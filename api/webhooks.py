@@ -4,6 +4,7 @@ Django-Q2 task with a short timeout, and tried again later with exponential back
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 from datetime import datetime, timedelta
@@ -125,8 +126,10 @@ def attempt(delivery: WebhookDelivery) -> bool:
             response.close()
     except outbound.OutboundError as failure:
         error = str(failure)
-    except OSError as failure:
-        error = f"The receiver broke off: {failure}"
+    # A broken answer (a malformed chunk, an endless header line) is the receiver's failure
+    # too: raised, it left the delivery pending, never tried again.
+    except (OSError, http.client.HTTPException) as failure:
+        error = f"The receiver broke off: {failure!r}"
     delivered = status is not None and 200 <= status < 300
     if not delivered and not error:
         error = f"The receiver answered HTTP {status}."

@@ -346,3 +346,14 @@ def test_teams_and_trackers(client, alice, acme):
     assert teams == [{"slug": "acme", "name": "Acme Sales", "rep_channel": 0, "role": "manager"}]
     trackers = client.get("/api/v1/teams/acme/trackers/", **headers).json()
     assert {tracker["name"] for tracker in trackers} == {"Competitors", "Pricing", "Next steps"}
+
+
+def test_json_nested_too_deep_is_a_bad_request(client, alice, dual_call):
+    response = client.patch(
+        f"/api/v1/calls/{dual_call.uuid}/",
+        "[" * 100_000,
+        content_type="application/json",
+        **bearer(alice),
+    )
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]

@@ -147,6 +147,22 @@ def test_a_receiver_that_hangs_times_out_and_is_tried_later(acme, dual_call):
     assert retries().count() == 1
 
 
+def test_a_receiver_that_answers_a_broken_body_is_tried_later(acme, dual_call):
+    def broken_chunk(handler, number):
+        handler.wfile.write(b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+
+    with LocalServer(broken_chunk) as receiver:
+        endpoint = endpoint_for(acme, receiver)
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint, event="call.done", payload={"type": "call.done"}
+        )
+        assert tasks.deliver_webhook(delivery.pk) is False
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.RETRYING and delivery.attempts == 1
+    assert delivery.response_status == 500 and "broke off" in delivery.error
+    assert retries().count() == 1
+
+
 def test_after_the_last_attempt_it_gives_up(acme, dual_call, settings):
     settings.WEBHOOK_MAX_ATTEMPTS = 1
     with LocalServer(lambda handler, number: reply(handler, 410)) as receiver:
