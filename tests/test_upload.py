@@ -1,10 +1,14 @@
 """Uploading a recording: stored privately, queued at once, bad files refused with a reason."""
 
 import pytest
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from transcripts import services
 from transcripts.models import Call
 
 UPLOAD_URL = reverse("transcripts:call_upload")
@@ -103,3 +107,29 @@ def test_it_refuses_a_user_without_a_team(client_for, db, speech_sample):
     response = upload(client_for(loner), speech_sample)
     assert response.status_code == 302
     assert Call.objects.count() == 0
+
+
+def test_storage_that_is_full_is_said_and_nothing_is_kept(
+    client_for, alice, speech_sample, monkeypatch
+):
+    def full(storage, name, content):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FileSystemStorage, "_save", full)
+    response = upload(client_for(alice), speech_sample)
+    assert response.status_code == 400
+    assert "storage failed (it may be full)" in response.content.decode()
+    assert not Call.objects.exists()
+
+
+def test_an_upload_that_fails_after_its_file_is_stored_leaves_no_file(
+    acme, alice, speech_sample, monkeypatch, settings
+):
+    def database_gone(call):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(services, "call_enqueue", database_gone)
+    with speech_sample.open("rb") as handle, pytest.raises(OperationalError):
+        services.call_create(team=acme, user=alice, upload=File(handle), check=False)
+    assert not Call.objects.exists()
+    assert [path for path in settings.MEDIA_ROOT.rglob("*") if path.is_file()] == []

@@ -27,6 +27,12 @@ from .speech.base import TranscriptionError
 
 logger = logging.getLogger(__name__)
 
+# An upload the storage could not keep (a full disk, an object store out of reach).
+STORAGE_FAILED = (
+    "The recording could not be stored: the server's storage failed (it may be full). Nothing "
+    "was saved. Try again later, or tell your administrator."
+)
+
 # What a worker runs for a call (the reaper looks for it in the broker's queue).
 TRANSCRIBE_TASK = "transcripts.tasks.transcribe_call"
 
@@ -109,10 +115,30 @@ def call_create(
         quality=quality or team.quality,
     )
     with transaction.atomic():
-        call.audio.save(recording_name(info), upload, save=False)
-        call.save()
-        call_enqueue(call)
+        try:
+            call.audio.save(recording_name(info), upload, save=False)
+        except Exception as error:
+            # A full disk, an object store out of reach: the person is told, not shown a
+            # server error, and nothing is saved.
+            logger.exception("Storing a recording uploaded to %s failed", team)
+            raise ValidationError(STORAGE_FAILED) from error
+        try:
+            call.save()
+            call_enqueue(call)
+        except BaseException:
+            # The call is rolled back: the file stored for it must not stay behind.
+            discard_stored_file(call.audio.storage, call.audio.name)
+            raise
     return call
+
+
+def discard_stored_file(storage, name: str) -> None:
+    """Delete a stored file no call names any more; a failure is logged, not raised over the
+    error that brought us here."""
+    try:
+        storage.delete(name)
+    except Exception:
+        logger.exception("Could not delete %s from storage: remove it by hand", name)
 
 
 def recording_name(info: audio.AudioInfo | None) -> str:
