@@ -47,13 +47,15 @@ def delete_stored_file(storage, name: str) -> None:
     it (the call.deleted webhook) from running.
     """
 
-    def delete() -> None:
-        try:
-            storage.delete(name)
-        except Exception:
-            logger.exception("Could not delete %s from storage: remove it by hand", name)
+    transaction.on_commit(lambda: discard_stored_file(storage, name))
 
-    transaction.on_commit(delete)
+
+def discard_stored_file(storage, name: str) -> None:
+    """Delete a stored file now; a failure is logged with its name, not raised."""
+    try:
+        storage.delete(name)
+    except Exception:
+        logger.exception("Could not delete %s from storage: remove it by hand", name)
 
 
 class Channel(models.IntegerChoices):

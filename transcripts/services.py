@@ -21,6 +21,7 @@ from .models import (
     Tracker,
     VoiceEnrolment,
     VoicePrint,
+    discard_stored_file,
 )
 from .speech import audio
 from .speech.base import TranscriptionError
@@ -130,15 +131,6 @@ def call_create(
             discard_stored_file(call.audio.storage, call.audio.name)
             raise
     return call
-
-
-def discard_stored_file(storage, name: str) -> None:
-    """Delete a stored file no call names any more; a failure is logged, not raised over the
-    error that brought us here."""
-    try:
-        storage.delete(name)
-    except Exception:
-        logger.exception("Could not delete %s from storage: remove it by hand", name)
 
 
 def recording_name(info: audio.AudioInfo | None) -> str:
