@@ -506,12 +506,14 @@ def reap_stale_calls() -> int:
     # never got there (enqueueing failed after the commit), or is gone: a task that failed
     # before it claimed the call (the database away a moment) is acknowledged and deleted. A
     # duplicate task is harmless, since only one worker can claim the call.
+    # The broker's payloads are read only when some call has waited that long, not every minute.
     forgotten = Call.objects.filter(
         status=Call.Status.QUEUED, queued_at__lt=timezone.now() - FORGOTTEN_AFTER
-    ).exclude(pk__in=calls_waiting_in_broker())
-    for call in forgotten:
-        services.call_enqueue(call)
-        reaped += 1
+    )
+    if forgotten.exists():
+        for call in forgotten.exclude(pk__in=calls_waiting_in_broker()):
+            services.call_enqueue(call)
+            reaped += 1
     return reaped
 
 
