@@ -58,6 +58,20 @@ def run_tasks(group: str = "") -> None:
             message.delete()
 
 
+def deliver_once(team, handle, payload=None) -> WebhookDelivery:
+    """One delivery of a call.done to a local receiver that answers with `handle`; returns it
+    as it stands after that attempt."""
+    with LocalServer(handle) as receiver:
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint_for(team, receiver),
+            event="call.done",
+            payload={"type": "call.done"} if payload is None else payload,
+        )
+        tasks.deliver_webhook(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
 def test_a_finished_call_sends_a_signed_call_done(
     acme, alice, make_call, django_capture_on_commit_callbacks
 ):
@@ -134,13 +148,7 @@ def test_a_receiver_that_hangs_times_out_and_is_tried_later(acme, dual_call):
         with contextlib.suppress(OSError):  # the sender has given up by now
             reply(handler, 200)
 
-    with LocalServer(hang) as receiver:
-        endpoint = endpoint_for(acme, receiver)
-        delivery = WebhookDelivery.objects.create(
-            endpoint=endpoint, event="call.done", payload={"type": "call.done"}
-        )
-        assert tasks.deliver_webhook(delivery.pk) is False
-    delivery.refresh_from_db()
+    delivery = deliver_once(acme, hang)
     assert delivery.status == WebhookDelivery.Status.RETRYING
     assert "did not answer within 1 s" in delivery.error
     assert delivery.response_status is None
@@ -151,13 +159,7 @@ def test_a_receiver_that_answers_a_broken_body_is_tried_later(acme, dual_call):
     def broken_chunk(handler, number):
         handler.wfile.write(b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
 
-    with LocalServer(broken_chunk) as receiver:
-        endpoint = endpoint_for(acme, receiver)
-        delivery = WebhookDelivery.objects.create(
-            endpoint=endpoint, event="call.done", payload={"type": "call.done"}
-        )
-        assert tasks.deliver_webhook(delivery.pk) is False
-    delivery.refresh_from_db()
+    delivery = deliver_once(acme, broken_chunk)
     assert delivery.status == WebhookDelivery.Status.RETRYING and delivery.attempts == 1
     assert delivery.response_status == 500 and "broke off" in delivery.error
     assert retries().count() == 1
@@ -165,12 +167,7 @@ def test_a_receiver_that_answers_a_broken_body_is_tried_later(acme, dual_call):
 
 def test_after_the_last_attempt_it_gives_up(acme, dual_call, settings):
     settings.WEBHOOK_MAX_ATTEMPTS = 1
-    with LocalServer(lambda handler, number: reply(handler, 410)) as receiver:
-        delivery = WebhookDelivery.objects.create(
-            endpoint=endpoint_for(acme, receiver), event="call.done", payload={}
-        )
-        tasks.deliver_webhook(delivery.pk)
-    delivery.refresh_from_db()
+    delivery = deliver_once(acme, lambda handler, number: reply(handler, 410), payload={})
     assert delivery.status == WebhookDelivery.Status.FAILED
     assert delivery.error == "The receiver answered HTTP 410."
     assert not retries().exists()
