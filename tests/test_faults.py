@@ -57,6 +57,22 @@ def short_clip(tmp_path_factory, speech_sample):
     return path
 
 
+@pytest.fixture(scope="module")
+def one_minute_call(tmp_path_factory, speech_sample):
+    """The speech sample twice over: three of FAST_RECOVERY's windows, so a worker can be caught
+    between them, in half the time the two-minute call takes."""
+    path = tmp_path_factory.mktemp("audio") / "one_minute_call.mp3"
+    subprocess.run(
+        [
+            *("ffmpeg", "-loglevel", "error", "-y", "-i", str(speech_sample)),
+            *("-i", str(speech_sample), "-filter_complex", "concat=n=2:v=0:a=1"),
+            *("-ac", "1", "-ar", "16000", "-b:a", "32k", str(path)),
+        ],
+        check=True,
+    )
+    return path
+
+
 @pytest.fixture
 def clusters(tmp_path):
     started = []
@@ -89,6 +105,16 @@ def wait_until_done(call: Call, *clusters: Cluster, timeout: float = 300) -> Cal
     wait_for(lambda: refreshed(call).is_finished, timeout=timeout, message=f"{call}:\n{logs}")
     assert call.status == Call.Status.DONE, call.error
     return call
+
+
+# Each clip's transcript by a worker nobody interrupted: the same for every test, made once.
+_uninterrupted: dict = {}
+
+
+def uninterrupted_transcript(cluster: Cluster, acme, make_call, path) -> list[tuple]:
+    if path not in _uninterrupted:
+        _uninterrupted[path] = transcript(wait_until_done(enqueue(acme, make_call, path), cluster))
+    return _uninterrupted[path]
 
 
 def wait_until_mid_call(call: Call) -> Call:
@@ -124,34 +150,34 @@ def worker_pid(call: Call) -> int:
 
 
 def test_a_worker_killed_mid_call_is_replaced_and_the_call_completes_exactly(
-    clusters, acme, make_call, two_minute_call
+    clusters, acme, make_call, one_minute_call
 ):
     cluster = clusters("a")
-    reference = wait_until_done(enqueue(acme, make_call, two_minute_call), cluster)
+    reference = uninterrupted_transcript(cluster, acme, make_call, one_minute_call)
 
-    call = wait_until_mid_call(enqueue(acme, make_call, two_minute_call))
+    call = wait_until_mid_call(enqueue(acme, make_call, one_minute_call))
     os.kill(worker_pid(call), signal.SIGKILL)
     recover(call)
     wait_until_done(call, cluster)
     assert call.attempts == 2
     assert call.resumed_from > 0
-    assert [s[1:] for s in transcript(call)] == [s[1:] for s in transcript(reference)]
+    assert [s[1:] for s in transcript(call)] == [s[1:] for s in reference]
     assert [s[0] for s in transcript(call)] == list(range(call.segments.count()))
 
 
 def test_a_killed_cluster_is_replaced_and_the_call_completes_exactly(
-    clusters, acme, make_call, two_minute_call
+    clusters, acme, make_call, one_minute_call
 ):
     first = clusters("a")
-    reference = wait_until_done(enqueue(acme, make_call, two_minute_call), first)
+    reference = uninterrupted_transcript(first, acme, make_call, one_minute_call)
 
-    call = wait_until_mid_call(enqueue(acme, make_call, two_minute_call))
+    call = wait_until_mid_call(enqueue(acme, make_call, one_minute_call))
     first.kill()
     second = clusters("b")
     recover(call)
     wait_until_done(call, second)
     assert call.lease_owner.startswith("b:")
-    assert [s[1:] for s in transcript(call)] == [s[1:] for s in transcript(reference)]
+    assert [s[1:] for s in transcript(call)] == [s[1:] for s in reference]
 
 
 def test_two_clusters_share_twenty_calls_and_do_each_once(clusters, acme, make_call, short_clip):
