@@ -200,10 +200,10 @@ def test_two_clusters_share_twenty_calls_and_do_each_once(clusters, acme, make_c
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="restarts the PostgreSQL server")
 def test_a_database_restart_mid_call_does_not_leave_it_stuck(
-    clusters, acme, make_call, two_minute_call
+    clusters, acme, make_call, one_minute_call
 ):
     cluster = clusters("a")
-    call = wait_until_mid_call(enqueue(acme, make_call, two_minute_call))
+    call = wait_until_mid_call(enqueue(acme, make_call, one_minute_call))
     version = os.listdir("/etc/postgresql")[0]
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True
