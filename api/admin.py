@@ -80,9 +80,13 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send again")
     def send_again(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        for delivery in queryset.select_related("endpoint"):
-            webhooks.send_again(delivery)
-        messages.success(request, f"{queryset.count()} deliveries will be sent again.")
+        deliveries = list(queryset.select_related("endpoint"))
+        sent = sum(webhooks.send_again(delivery) for delivery in deliveries)
+        messages.success(request, f"{sent} deliveries will be sent again.")
+        if sent < len(deliveries):
+            messages.warning(
+                request, f"{len(deliveries) - sent} still being tried were left to their retries."
+            )
 
 
 @admin.register(UrlImport)

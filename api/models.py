@@ -223,3 +223,8 @@ class WebhookDelivery(models.Model):
         if not self.message_id:
             self.message_id = f"msg_{uuid.uuid4().hex}"
         super().save(*args, **kwargs)
+
+    @property
+    def is_being_tried(self) -> bool:
+        """An attempt is queued or scheduled: its round of attempts is not over."""
+        return self.status in (self.Status.PENDING, self.Status.RETRYING)

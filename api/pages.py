@@ -90,6 +90,8 @@ def endpoint_delete(request: HttpRequest, slug: str, endpoint_id: int) -> HttpRe
 def delivery_resend(request: HttpRequest, slug: str, delivery_id: int) -> HttpResponse:
     team = team_managed_by(request, slug)
     delivery = get_object_or_404(WebhookDelivery, pk=delivery_id, endpoint__team=team)
-    webhooks.send_again(delivery)
-    messages.success(request, f"The {delivery.event} webhook will be sent again.")
+    if webhooks.send_again(delivery):
+        messages.success(request, f"The {delivery.event} webhook will be sent again.")
+    else:
+        messages.error(request, webhooks.STILL_BEING_TRIED)
     return redirect(f"{team.get_absolute_url()}#webhooks")

@@ -485,10 +485,18 @@ class WebhookDeliveryViewSet(ManagedTeamMixin, viewsets.ReadOnlyModelViewSet):
             return WebhookDelivery.objects.none()
         return WebhookDelivery.objects.filter(endpoint__team=self.team())
 
-    @extend_schema(request=None, responses={202: serializers.WebhookDeliverySerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: serializers.WebhookDeliverySerializer,
+            409: OpenApiResponse(description="Still pending or retrying."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def resend(self, request, team_slug=None, pk=None):
-        """Send the delivery again (a new round of attempts, with the same webhook-id)."""
+        """Send the delivery again (a new round of attempts, with the same webhook-id), once
+        its round is over: 409 while it is pending or retrying."""
         delivery = self.get_object()
-        webhooks.send_again(delivery)
+        if not webhooks.send_again(delivery):
+            raise Conflict(webhooks.STILL_BEING_TRIED)
         return Response(self.get_serializer(delivery).data, status=status.HTTP_202_ACCEPTED)

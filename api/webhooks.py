@@ -76,13 +76,31 @@ def enqueue(delivery: WebhookDelivery) -> None:
     )
 
 
-def send_again(delivery: WebhookDelivery) -> None:
-    """A person's "send again": a fresh round of attempts, with the same webhook-id."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, error=""
-    )
-    delivery.refresh_from_db()
-    enqueue(delivery)
+STILL_BEING_TRIED = (
+    "This webhook is still being tried; it can be sent again once it is delivered or has failed."
+)
+
+
+def send_again(delivery: WebhookDelivery) -> bool:
+    """A person's "send again": a fresh round of attempts, with the same webhook-id, for a
+    delivery whose round is over (delivered or failed). Returns False for one still being
+    tried: its scheduled retry would run beside the new round, and every later failure would
+    then schedule two retries, sending the webhook twice over ever after."""
+    with transaction.atomic():
+        # One conditional update: of two clicks at once, one starts the round.
+        restarted = (
+            WebhookDelivery.objects.filter(
+                pk=delivery.pk,
+                status__in=[WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED],
+            ).update(
+                status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, error=""
+            )
+            == 1
+        )
+        delivery.refresh_from_db()
+        if restarted:
+            enqueue(delivery)
+    return restarted
 
 
 def signed_request(delivery: WebhookDelivery, now: datetime) -> tuple[bytes, dict[str, str]]:

@@ -88,7 +88,10 @@ def test_every_api_url_is_in_the_access_matrix():
 def world(acme, globex, alice, bob, charlie, dual_call):
     endpoint = WebhookEndpoint.objects.create(team=acme, url="https://93.184.216.34/hook")
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event="call.done", payload={"type": "call.done"}
+        endpoint=endpoint,
+        event="call.done",
+        payload={"type": "call.done"},
+        status=WebhookDelivery.Status.FAILED,
     )
     return {
         "call": dual_call,

@@ -258,6 +258,42 @@ def test_the_team_page_shows_managers_the_deliveries_and_sends_again(
     assert OrmQ.objects.count() == 1
 
 
+def test_a_delivery_still_being_tried_is_not_sent_again_beside_its_retries(
+    client, client_for, alice, staff, acme, dual_call, django_capture_on_commit_callbacks
+):
+    with LocalServer(lambda handler, number: reply(handler, 503)) as receiver:
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint_for(acme, receiver), event="call.done", payload={}
+        )
+        tasks.deliver_webhook(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.RETRYING and retries().count() == 1
+    page = client_for(alice).get(acme.get_absolute_url()).content.decode()
+    assert "HTTP 503" in page and "delivery_resend" not in page
+    resend = reverse("webhooks:delivery_resend", args=["acme", delivery.pk])
+    assert f'action="{resend}"' not in page
+
+    # Asked all the same, by the page, the API and the admin: each refuses, saying why.
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client_for(alice).post(resend, follow=True)
+        assert webhooks.STILL_BEING_TRIED in answer.content.decode()
+        answer = client.post(
+            reverse("api:delivery-resend", args=["acme", delivery.pk]), **bearer(alice)
+        )
+        assert answer.status_code == 409
+        assert answer.json()["detail"] == webhooks.STILL_BEING_TRIED
+        answer = client_for(staff).post(
+            "/admin/api/webhookdelivery/",
+            {"action": "send_again", "_selected_action": [delivery.pk]},
+            follow=True,
+        )
+        assert "0 deliveries will be sent again" in answer.content.decode()
+    # Nothing queued now, and the one retry still scheduled: no second round of attempts.
+    assert not OrmQ.objects.exists() and retries().count() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.RETRYING and delivery.attempts == 1
+
+
 def test_the_admin_sends_again(client_for, staff, acme, dual_call):
     endpoint = WebhookEndpoint.objects.create(team=acme, url="https://93.184.216.34/hook")
     delivery = WebhookDelivery.objects.create(
