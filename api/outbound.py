@@ -11,6 +11,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,6 +89,32 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+class _Deadline:
+    """Cuts a connection off `seconds` after it starts, however the far end paces its bytes:
+    the socket's timeout bounds each read, so a server sending a byte every few seconds would
+    otherwise hold the worker until the task's own timeout killed it, mid-delivery."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._sock = sock
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.expired = True
+        try:
+            # The plain socket's shutdown, under TLS too: SSLSocket's own would drop its TLS
+            # state beneath a read running in another thread. The read then ends at once.
+            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed meanwhile
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 @dataclass
 class Response:
     status: int
@@ -95,8 +122,11 @@ class Response:
     raw: http.client.HTTPResponse
     connection: http.client.HTTPConnection
     url: str
+    deadline: _Deadline | None = None
 
     def close(self) -> None:
+        if self.deadline:
+            self.deadline.cancel()
         self.connection.close()
 
 
@@ -108,30 +138,42 @@ def request(
     headers: dict[str, str] | None = None,
     timeout: float,
     max_redirects: int = 0,
+    cut_off_after: float | None = None,
 ) -> Response:
     """Send one request (following up to `max_redirects` redirects, each checked); the caller
-    reads and closes the response."""
+    reads and closes the response. `timeout` bounds each connect and read; `cut_off_after`,
+    if given, the whole exchange from the connection until the response is closed."""
     for _ in range(max_redirects + 1):
         scheme, host, port, path = check_url(url)
         address = checked_address(host, port)
         kind = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
         connection = kind(host, port, address, timeout)
+        deadline = None
         try:
+            connection.connect()
+            if cut_off_after is not None:
+                deadline = _Deadline(connection.sock, cut_off_after)
             connection.request(method, path, body=body, headers=headers or {})
             raw = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
+            if deadline:
+                deadline.cancel()
             connection.close()
+            if deadline and deadline.expired:
+                raise OutboundError(f"{host} did not answer within {cut_off_after:g} s.") from error
             if isinstance(error, TimeoutError | socket.timeout):
                 raise OutboundError(f"{host} did not answer within {timeout:g} s.") from error
             raise OutboundError(f"Could not reach {host}: {error}") from error
         location = raw.getheader("Location")
         if raw.status in REDIRECTS and location and max_redirects:
+            if deadline:
+                deadline.cancel()
             connection.close()
             url = urljoin(url, location)
             if raw.status == 303:
                 method, body = "GET", None
             continue
-        return Response(raw.status, raw.headers, raw, connection, url)
+        return Response(raw.status, raw.headers, raw, connection, url, deadline)
     raise OutboundError(f"Too many redirects (more than {max_redirects}).")
 
 
@@ -140,7 +182,11 @@ def download(url: str, target: Path, *, max_bytes: int, timeout: float) -> int:
     download that takes longer than `timeout` seconds in all."""
     deadline = time.monotonic() + timeout
     response = request(
-        "GET", url, timeout=min(timeout, 30), max_redirects=settings.URL_IMPORT_MAX_REDIRECTS
+        "GET",
+        url,
+        timeout=min(timeout, 30),
+        max_redirects=settings.URL_IMPORT_MAX_REDIRECTS,
+        cut_off_after=timeout,
     )
     try:
         if response.status != 200:
@@ -155,6 +201,9 @@ def download(url: str, target: Path, *, max_bytes: int, timeout: float) -> int:
                 if received > max_bytes:
                     raise OutboundError(too_large(max_bytes))
                 out.write(chunk)
+        # Cut off, a read ends as if the file had: what came is not the whole recording.
+        if response.deadline and response.deadline.expired:
+            raise OutboundError(f"The download took longer than {timeout:g} s.")
         return received
     finally:
         response.close()

@@ -135,6 +135,8 @@ def attempt(delivery: WebhookDelivery) -> bool:
             body=body,
             headers=headers,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            # The whole answer within the time too, not only each of its bytes.
+            cut_off_after=settings.WEBHOOK_TIMEOUT_SECONDS,
         )
         try:
             status = response.status

@@ -2,7 +2,9 @@
 timeout, and never reaches private, loopback or link-local addresses unless the allow-list
 names them (server-side request forgery)."""
 
+import contextlib
 import ipaddress
+import time
 
 import pytest
 from django_q.models import OrmQ
@@ -140,6 +142,44 @@ def test_it_says_when_the_server_answers_an_error(
         )
     assert call.status == Call.Status.FAILED
     assert "HTTP 404" in call.error
+
+
+def trickling(head: bytes, body: bytes):
+    """A server that sends `head` at once, then `body` a byte every 0.1 s, with no length:
+    only the end of the connection would say where the file ends."""
+
+    def handle(handler, number):
+        with contextlib.suppress(OSError):  # the client has hung up
+            handler.wfile.write(head)
+            for byte in body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.1)
+        handler.close_connection = True
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    "head, body, message",
+    [
+        (b"", b"HTTP/1.0 200 OK\r\n" + b"X-Slow: yes\r\n" * 30, "did not answer within 1 s"),
+        (b"HTTP/1.0 200 OK\r\n\r\n", b"ID3" * 100, "took longer than 1 s"),
+    ],
+    ids=["headers", "body"],
+)
+def test_a_server_trickling_bytes_is_cut_off_at_the_timeout(
+    settings, tmp_path, head, body, message
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    started = time.monotonic()
+    with (
+        LocalServer(trickling(head, body)) as server,
+        pytest.raises(outbound.OutboundError, match=message),
+    ):
+        outbound.download(server.url("/slow.mp3"), tmp_path / "file", max_bytes=10**6, timeout=1)
+    # Not the 30 s the trickle takes, nor a part of the file taken for all of it.
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize(

@@ -155,6 +155,24 @@ def test_a_receiver_that_hangs_times_out_and_is_tried_later(acme, dual_call):
     assert retries().count() == 1
 
 
+def test_a_receiver_that_trickles_its_answer_is_cut_off_and_tried_later(acme, dual_call):
+    def trickle(handler, number):
+        # A byte every 0.2 s, never a second without one: 50 s for the status and headers.
+        answer = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: yes\r\n" * 20 + b"\r\n"
+        with contextlib.suppress(OSError):  # the sender has hung up
+            for byte in answer:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.2)
+
+    started = time.monotonic()
+    delivery = deliver_once(acme, trickle)
+    assert time.monotonic() - started < 10, "the receiver held the worker"
+    assert delivery.status == WebhookDelivery.Status.RETRYING
+    assert "did not answer within 1 s" in delivery.error
+    assert retries().count() == 1
+
+
 def test_a_receiver_that_answers_a_broken_body_is_tried_later(acme, dual_call):
     def broken_chunk(handler, number):
         handler.wfile.write(b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
