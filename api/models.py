@@ -10,7 +10,9 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.utils import timezone
 
 from transcripts.models import Call, Team
@@ -57,15 +59,27 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(cls, user, name: str, expires_at=None) -> tuple[ApiToken, str]:
-        """A new token for `user`; returns it with the secret, which is not kept anywhere."""
+        """A new token for `user`; returns it with the secret, which is not kept anywhere.
+        ValidationError where they already have API_TOKENS_PER_PERSON that work: every one
+        is a key to their teams' calls, and one forgotten in a script is one to leak."""
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            user=user,
-            name=name.strip()[:100] or "API token",
-            prefix=secret[:10],
-            token_hash=hash_token(secret),
-            expires_at=expires_at,
-        )
+        with transaction.atomic():
+            # The person's row locked: two requests at once cannot both take the last place.
+            list(get_user_model().objects.select_for_update().filter(pk=user.pk).values("pk"))
+            limit = settings.API_TOKENS_PER_PERSON
+            if cls.objects.filter(user=user).usable().count() >= limit:
+                raise ValidationError(
+                    f"You have {limit} tokens that work, the most one person may have: revoke "
+                    "one you no longer use, then make the new one.",
+                    code="too_many_tokens",
+                )
+            token = cls.objects.create(
+                user=user,
+                name=name.strip()[:100] or "API token",
+                prefix=secret[:10],
+                token_hash=hash_token(secret),
+                expires_at=expires_at,
+            )
         return token, secret
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -39,7 +40,11 @@ def token_create(request: HttpRequest) -> HttpResponse:
         return redirect("profile:detail")
     days = form.cleaned_data["expires_in_days"]
     expires_at = timezone.now() + timedelta(days=days) if days else None
-    token, secret = ApiToken.issue(request.user, form.cleaned_data["name"], expires_at)
+    try:
+        token, secret = ApiToken.issue(request.user, form.cleaned_data["name"], expires_at)
+    except ValidationError as refusal:
+        messages.error(request, " ".join(refusal.messages))
+        return redirect("profile:detail")
     request.session["new_api_token"] = {"name": token.name, "secret": secret}
     return redirect("profile:detail")
 

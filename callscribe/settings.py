@@ -414,6 +414,8 @@ Q_CLUSTER = {
 # --- The API, webhooks and notices ---------------------------------------------------------------
 # Where people reach the portal: links in webhooks and e-mails are made from it.
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
+# Tokens that work, per person (revoked and expired ones do not count).
+API_TOKENS_PER_PERSON = env_int("API_TOKENS_PER_PERSON", 50)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -7,7 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.cache import caches
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -98,6 +98,28 @@ def test_the_command_prints_a_token_that_works(client, alice):
     secret = out.getvalue().strip()
     assert ApiToken.objects.get().name == "CRM sync"
     assert client.get(LIST, **auth(secret)).status_code == 200
+
+
+def test_a_person_has_at_most_the_set_number_of_working_tokens(client_for, alice, settings):
+    settings.API_TOKENS_PER_PERSON = 2
+    first, _ = ApiToken.issue(alice, "CRM")
+    ApiToken.issue(alice, "Dialer")
+    page = client_for(alice)
+    response = page.post(reverse("profile:token_create"), {"name": "Third"}, follow=True)
+    assert "You have 2 tokens that work" in response.content.decode()
+    assert "new_api_token" not in page.session
+    with pytest.raises(CommandError, match="revoke one you no longer use"):
+        call_command("create_api_token", "alice", "--name", "Third", stdout=StringIO())
+    assert alice.api_tokens.count() == 2
+    # Revoked and expired tokens do not count.
+    first.revoke()
+    ApiToken.objects.filter(name="Dialer").update(expires_at=timezone.now())
+    page.post(reverse("profile:token_create"), {"name": "Third"})
+    ApiToken.issue(alice, "Fourth")
+    assert set(ApiToken.objects.filter(user=alice).usable().values_list("name", flat=True)) == {
+        "Third",
+        "Fourth",
+    }
 
 
 def test_a_persons_tokens_share_one_limit_in_every_process(client, alice, bob, monkeypatch):

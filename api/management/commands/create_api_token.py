@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from api.models import ApiToken
@@ -15,5 +16,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user is called {username!r}.")
-        _token, secret = ApiToken.issue(user, name)
+        try:
+            _token, secret = ApiToken.issue(user, name)
+        except ValidationError as refusal:
+            raise CommandError(" ".join(refusal.messages)) from refusal
         self.stdout.write(secret)
