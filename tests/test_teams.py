@@ -26,6 +26,12 @@ def test_a_team_gets_a_free_slug_and_never_the_switch_url(db, alice):
     assert services.team_create(name="Switch", user=alice).slug == "switch-2"
 
 
+def test_a_slug_taken_at_the_same_moment_goes_on_to_the_next(db, alice, acme, monkeypatch):
+    # As if another request had made "Acme" between this one's look and its insert.
+    monkeypatch.setattr(services, "slug_taken", lambda slug: False)
+    assert services.team_create(name="Acme", user=alice).slug == "acme-2"
+
+
 def test_only_staff_start_teams_when_the_setting_says_so(client_for, settings, charlie, staff):
     settings.TEAM_CREATION = "staff"
     url = reverse("transcripts:team_list")

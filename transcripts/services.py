@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import media, transcription
@@ -356,20 +357,27 @@ def team_may_be_created_by(user) -> bool:
     return user.is_authenticated
 
 
+def slug_taken(slug: str) -> bool:
+    # "switch" is a URL of its own (teams/switch/), not a team's page.
+    return slug == "switch" or Team.objects.filter(slug=slug).exists()
+
+
 def team_create(*, name: str, user) -> Team:
     """A new team, with `user` as its manager (and the default trackers)."""
     from django.utils.text import slugify
 
     base = slugify(name)[:80] or "team"
-    with transaction.atomic():
-        slug, number = base, 1
-        # "switch" is a URL of its own (teams/switch/), not a team's page.
-        while slug == "switch" or Team.objects.filter(slug=slug).exists():
-            number += 1
-            slug = f"{base}-{number}"
-        team = Team.objects.create(name=name, slug=slug)
-        Membership.objects.create(team=team, user=user, role=Membership.Role.MANAGER)
-    return team
+    slugs = (base if number == 1 else f"{base}-{number}" for number in itertools.count(1))
+    for slug in slugs:  # endless: some slug is always free
+        if slug_taken(slug):
+            continue
+        try:
+            with transaction.atomic():
+                team = Team.objects.create(name=name, slug=slug)
+                Membership.objects.create(team=team, user=user, role=Membership.Role.MANAGER)
+        except IntegrityError:
+            continue  # a team of the same name made at the same moment took the slug
+        return team
 
 
 def team_rename(*, team: Team, name: str) -> None:
