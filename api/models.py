@@ -211,6 +211,8 @@ class WebhookDelivery(models.Model):
         RETRYING = "retrying", "Retrying"
         FAILED = "failed", "Failed"
 
+    BEING_TRIED = (Status.PENDING, Status.RETRYING)
+
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
     )
@@ -241,4 +243,4 @@ class WebhookDelivery(models.Model):
     @property
     def is_being_tried(self) -> bool:
         """An attempt is queued or scheduled: its round of attempts is not over."""
-        return self.status in (self.Status.PENDING, self.Status.RETRYING)
+        return self.status in self.BEING_TRIED

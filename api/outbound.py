@@ -12,7 +12,6 @@ import ipaddress
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +94,6 @@ class _Deadline:
     otherwise hold the worker until the task's own timeout killed it, mid-delivery."""
 
     def __init__(self, sock: socket.socket, seconds: float):
-        self.seconds = seconds
         self.expired = False
         self._sock = sock
         self._timer = threading.Timer(seconds, self._cut)
@@ -115,6 +113,12 @@ class _Deadline:
         self._timer.cancel()
 
 
+def _hang_up(connection: http.client.HTTPConnection, deadline: _Deadline | None) -> None:
+    if deadline:
+        deadline.cancel()
+    connection.close()
+
+
 @dataclass
 class Response:
     status: int
@@ -124,10 +128,12 @@ class Response:
     url: str
     deadline: _Deadline | None = None
 
+    @property
+    def cut_off(self) -> bool:
+        return bool(self.deadline and self.deadline.expired)
+
     def close(self) -> None:
-        if self.deadline:
-            self.deadline.cancel()
-        self.connection.close()
+        _hang_up(self.connection, self.deadline)
 
 
 def request(
@@ -156,9 +162,7 @@ def request(
             connection.request(method, path, body=body, headers=headers or {})
             raw = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
-            if deadline:
-                deadline.cancel()
-            connection.close()
+            _hang_up(connection, deadline)
             if deadline and deadline.expired:
                 raise OutboundError(f"{host} did not answer within {cut_off_after:g} s.") from error
             if isinstance(error, TimeoutError | socket.timeout):
@@ -166,9 +170,7 @@ def request(
             raise OutboundError(f"Could not reach {host}: {error}") from error
         location = raw.getheader("Location")
         if raw.status in REDIRECTS and location and max_redirects:
-            if deadline:
-                deadline.cancel()
-            connection.close()
+            _hang_up(connection, deadline)
             url = urljoin(url, location)
             if raw.status == 303:
                 method, body = "GET", None
@@ -180,7 +182,6 @@ def request(
 def download(url: str, target: Path, *, max_bytes: int, timeout: float) -> int:
     """Stream `url` to `target`; the number of bytes. Refuses a file over `max_bytes` and a
     download that takes longer than `timeout` seconds in all."""
-    deadline = time.monotonic() + timeout
     response = request(
         "GET",
         url,
@@ -196,14 +197,11 @@ def download(url: str, target: Path, *, max_bytes: int, timeout: float) -> int:
             raise OutboundError(too_large(max_bytes))
         received = 0
         with target.open("wb") as out:
-            for chunk in _chunks(response.raw, deadline, timeout):
+            for chunk in _chunks(response, timeout):
                 received += len(chunk)
                 if received > max_bytes:
                     raise OutboundError(too_large(max_bytes))
                 out.write(chunk)
-        # Cut off, a read ends as if the file had: what came is not the whole recording.
-        if response.deadline and response.deadline.expired:
-            raise OutboundError(f"The download took longer than {timeout:g} s.")
         return received
     finally:
         response.close()
@@ -213,14 +211,18 @@ def too_large(max_bytes: int) -> str:
     return f"The recording is larger than the {max_bytes / 1024 / 1024:g} MB upload limit."
 
 
-def _chunks(raw: http.client.HTTPResponse, deadline: float, timeout: float) -> Iterator[bytes]:
+def _chunks(response: Response, timeout: float) -> Iterator[bytes]:
+    """The body as it comes, until the server ends it or the request's deadline cuts it off:
+    a cut read ends as if the file had, or breaks off, and neither is the whole recording."""
     while True:
-        if time.monotonic() > deadline:
-            raise OutboundError(f"The download took longer than {timeout:g} s.")
         try:
-            chunk = raw.read1(64 * 1024)
+            chunk = response.raw.read1(64 * 1024)
         except (OSError, http.client.HTTPException) as error:
+            if response.cut_off:
+                raise OutboundError(f"The download took longer than {timeout:g} s.") from error
             raise OutboundError(f"The download broke off: {error}") from error
+        if response.cut_off:
+            raise OutboundError(f"The download took longer than {timeout:g} s.")
         if not chunk:
             return
         yield chunk

@@ -89,10 +89,9 @@ def send_again(delivery: WebhookDelivery) -> bool:
     with transaction.atomic():
         # One conditional update: of two clicks at once, one starts the round.
         restarted = (
-            WebhookDelivery.objects.filter(
-                pk=delivery.pk,
-                status__in=[WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED],
-            ).update(
+            WebhookDelivery.objects.filter(pk=delivery.pk)
+            .exclude(status__in=WebhookDelivery.BEING_TRIED)
+            .update(
                 status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=None, error=""
             )
             == 1

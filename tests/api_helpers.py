@@ -3,7 +3,9 @@ to receive webhooks."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -67,3 +69,19 @@ def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", **hea
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
+
+
+def trickling(head: bytes, body: bytes):
+    """A server that sends `head` at once, then `body` a byte every 0.1 s, with no length:
+    only the end of the connection would say where the file ends."""
+
+    def handle(handler, number):
+        with contextlib.suppress(OSError):  # the client has hung up
+            handler.wfile.write(head)
+            for byte in body:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.1)
+        handler.close_connection = True
+
+    return handle

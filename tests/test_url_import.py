@@ -2,7 +2,6 @@
 timeout, and never reaches private, loopback or link-local addresses unless the allow-list
 names them (server-side request forgery)."""
 
-import contextlib
 import ipaddress
 import time
 
@@ -11,7 +10,7 @@ from django_q.models import OrmQ
 
 from api import outbound, tasks
 from api.models import UrlImport
-from tests.api_helpers import LocalServer, bearer, reply
+from tests.api_helpers import LocalServer, bearer, reply, trickling
 from transcripts.models import Call
 
 CALLS = "/api/v1/calls/"
@@ -142,22 +141,6 @@ def test_it_says_when_the_server_answers_an_error(
         )
     assert call.status == Call.Status.FAILED
     assert "HTTP 404" in call.error
-
-
-def trickling(head: bytes, body: bytes):
-    """A server that sends `head` at once, then `body` a byte every 0.1 s, with no length:
-    only the end of the connection would say where the file ends."""
-
-    def handle(handler, number):
-        with contextlib.suppress(OSError):  # the client has hung up
-            handler.wfile.write(head)
-            for byte in body:
-                handler.wfile.write(bytes([byte]))
-                handler.wfile.flush()
-                time.sleep(0.1)
-        handler.close_connection = True
-
-    return handle
 
 
 @pytest.mark.parametrize(
