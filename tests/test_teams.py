@@ -28,7 +28,7 @@ def test_a_team_gets_a_free_slug_and_never_the_switch_url(db, alice):
 
 def test_a_slug_taken_at_the_same_moment_goes_on_to_the_next(db, alice, acme, monkeypatch):
     # As if another request had made "Acme" between this one's look and its insert.
-    monkeypatch.setattr(services, "slug_taken", lambda slug: False)
+    monkeypatch.setattr(services, "slugs_taken", lambda base: set())
     assert services.team_create(name="Acme", user=alice).slug == "acme-2"
 
 
